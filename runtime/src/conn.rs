@@ -1,0 +1,464 @@
+//! [`Conn`], the connection a controller serves, and [`Sender`], its cloneable write handle.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+
+use crate::close::{truncate_reason, CloseCode, CloseError, CloseStatus};
+use crate::{ConnError, Message, INTERNAL_ERROR_REASON, NORMAL_CLOSURE_REASON};
+
+/// A process-unique connection id, for logs and registries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(u64);
+
+impl ConnId {
+    pub(crate) fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id as a number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What the driver is asked to do besides writing data.
+pub(crate) struct PingRequest(pub(crate) oneshot::Sender<Duration>);
+
+/// State shared by a connection's handles and its driver.
+pub(crate) struct Shared {
+    pub(crate) id: ConnId,
+    pub(crate) request: Parts,
+    pub(crate) subprotocol: Option<String>,
+    pub(crate) peer_addr: Option<SocketAddr>,
+    pub(crate) debug: bool,
+    pub(crate) max_message_size: usize,
+    close_timeout_ms: AtomicU64,
+    /// Set once a close is requested or received: no more data is accepted for sending.
+    closing: AtomicBool,
+    pub(crate) read_closed: AtomicBool,
+    pub(crate) aborted: AtomicBool,
+    /// The close the application asked for; taken by the driver.
+    pub(crate) close_request: Mutex<Option<(CloseCode, String)>>,
+    /// Wakes the driver for a close request or an abort.
+    pub(crate) wake: Notify,
+    /// An error for the reader that could not be queued behind earlier messages.
+    pub(crate) pending_error: Mutex<Option<ConnError>>,
+    /// The final status; `Some` once the connection is closed.
+    pub(crate) closed: watch::Receiver<Option<CloseError>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        request: Parts,
+        subprotocol: Option<String>,
+        peer_addr: Option<SocketAddr>,
+        settings: &crate::Settings,
+        closed: watch::Receiver<Option<CloseError>>,
+    ) -> Self {
+        Self {
+            id: ConnId::next(),
+            request,
+            subprotocol,
+            peer_addr,
+            debug: settings.debug,
+            max_message_size: settings.max_message_size,
+            close_timeout_ms: AtomicU64::new(duration_ms(settings.close_timeout)),
+            closing: AtomicBool::new(false),
+            read_closed: AtomicBool::new(false),
+            aborted: AtomicBool::new(false),
+            close_request: Mutex::new(None),
+            wake: Notify::new(),
+            pending_error: Mutex::new(None),
+            closed,
+        }
+    }
+
+    pub(crate) fn close_timeout(&self) -> Duration {
+        Duration::from_millis(self.close_timeout_ms.load(Ordering::Relaxed))
+    }
+
+    /// Marks the connection as closing; true for the first caller.
+    pub(crate) fn mark_closing(&self) -> bool {
+        !self.closing.swap(true, Ordering::AcqRel)
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Asks the driver to start the close handshake (first request wins).
+    pub(crate) fn request_close(&self, code: CloseCode, reason: &str) {
+        if self.mark_closing() {
+            *lock(&self.close_request) = Some((code, truncate_reason(reason).to_owned()));
+            self.wake.notify_one();
+        }
+    }
+
+    pub(crate) fn abort(&self) {
+        self.aborted.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn set_pending_error(&self, err: ConnError) {
+        lock(&self.pending_error).get_or_insert(err);
+    }
+
+    /// The error a reader or writer gets once the connection is closing or closed.
+    fn closed_error(&self) -> ConnError {
+        if let Some(err) = self.closed.borrow().clone() {
+            return ConnError::Closed(err);
+        }
+        match &*lock(&self.close_request) {
+            Some((code, reason)) => ConnError::Closed(CloseError::new(*code, reason.clone())),
+            None => ConnError::Closed(CloseError::new(CloseStatus::Abnormal, "")),
+        }
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (every critical
+/// section here is a single assignment or take).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A cloneable handle that writes to a connection from any task, pings it and closes it.
+///
+/// Messages from all handles go through one bounded queue and are written in the order they
+/// were queued. [`Sender::send`] waits while the queue is full (backpressure);
+/// [`Sender::try_send`] fails instead.
+#[derive(Clone)]
+pub struct Sender {
+    pub(crate) shared: Arc<Shared>,
+    data: mpsc::Sender<Message>,
+    pings: mpsc::Sender<PingRequest>,
+}
+
+/// Why [`Sender::try_send`] did not queue a message; the message is handed back.
+#[derive(Debug, thiserror::Error)]
+pub enum TrySendError {
+    /// The outbound queue is full.
+    #[error("outbound queue is full")]
+    Full(Message),
+    /// The connection is closing or closed.
+    #[error("connection is closed")]
+    Closed(Message),
+}
+
+impl TrySendError {
+    /// The message that was not sent.
+    pub fn into_message(self) -> Message {
+        match self {
+            Self::Full(m) | Self::Closed(m) => m,
+        }
+    }
+}
+
+impl Sender {
+    /// Queues a message, waiting while the outbound queue is full.
+    pub async fn send(&self, message: impl Into<Message>) -> Result<(), ConnError> {
+        if self.shared.is_closing() {
+            return Err(self.shared.closed_error());
+        }
+        self.data
+            .send(message.into())
+            .await
+            .map_err(|_| self.shared.closed_error())
+    }
+
+    /// Queues a text message.
+    pub async fn send_text(&self, text: impl Into<crate::Utf8Bytes>) -> Result<(), ConnError> {
+        self.send(Message::Text(text.into())).await
+    }
+
+    /// Queues a binary message.
+    pub async fn send_binary(&self, data: impl Into<bytes::Bytes>) -> Result<(), ConnError> {
+        self.send(Message::Binary(data.into())).await
+    }
+
+    /// Serializes `value` to JSON and queues it as a text message.
+    pub async fn send_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), ConnError> {
+        let text = serde_json::to_string(value).map_err(ConnError::Encode)?;
+        self.send(Message::Text(text.into())).await
+    }
+
+    /// Queues a message without waiting.
+    pub fn try_send(&self, message: impl Into<Message>) -> Result<(), TrySendError> {
+        let message = message.into();
+        if self.shared.is_closing() {
+            return Err(TrySendError::Closed(message));
+        }
+        self.data.try_send(message).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(m) => TrySendError::Full(m),
+            mpsc::error::TrySendError::Closed(m) => TrySendError::Closed(m),
+        })
+    }
+
+    /// Sends a ping and resolves with the round-trip time when its pong arrives.
+    ///
+    /// Works while another task (the serve loop) is waiting in [`Conn::recv`]: pongs are
+    /// read by the connection's driver, not by the caller.
+    pub async fn ping(&self) -> Result<Duration, ConnError> {
+        let (tx, rx) = oneshot::channel();
+        if self.shared.is_closing() || self.pings.send(PingRequest(tx)).await.is_err() {
+            return Err(self.shared.closed_error());
+        }
+        rx.await.map_err(|_| self.shared.closed_error())
+    }
+
+    /// Performs the close handshake: queued messages are written, then the close frame; the
+    /// peer's close frame is awaited (data frames meanwhile are discarded) for at most the
+    /// close timeout; then the TCP connection is closed.
+    ///
+    /// It needs no other task to be reading. Only the first call sends a frame; every call
+    /// returns once the connection is closed. A reason longer than 123 bytes is cut at a
+    /// UTF-8 boundary.
+    pub async fn close(&self, code: CloseCode, reason: &str) {
+        self.shared.request_close(code, reason);
+        let limit = self.shared.close_timeout() + Duration::from_millis(250);
+        if tokio::time::timeout(limit, self.closed()).await.is_err() {
+            // The driver is stuck writing to a peer that does not read: drop the socket.
+            self.shared.abort();
+            self.closed().await;
+        }
+    }
+
+    /// Closes with 1000 "Server closed connection".
+    pub async fn close_normal(&self) {
+        self.close(CloseCode::NORMAL_CLOSURE, NORMAL_CLOSURE_REASON)
+            .await;
+    }
+
+    /// Closes with 1011 "Internal Server Error", or with the error's message (cut to 123 bytes)
+    /// when the controller's debug flag is on.
+    pub async fn close_with_error(&self, err: &(impl fmt::Display + ?Sized)) {
+        if self.shared.debug {
+            self.close(CloseCode::INTERNAL_ERROR, &err.to_string())
+                .await;
+        } else {
+            self.close(CloseCode::INTERNAL_ERROR, INTERNAL_ERROR_REASON)
+                .await;
+        }
+    }
+
+    /// Resolves once the connection is closed, with the status that ended it: the code we
+    /// sent, the code the peer sent, or 1006 when it vanished.
+    pub async fn closed(&self) -> CloseError {
+        let mut rx = self.shared.closed.clone();
+        let result = match rx.wait_for(Option::is_some).await {
+            Ok(status) => status.clone(),
+            Err(_) => None,
+        };
+        result.unwrap_or_else(|| CloseError::new(CloseStatus::Abnormal, ""))
+    }
+
+    /// The final status if the connection is closed.
+    pub fn close_status(&self) -> Option<CloseError> {
+        self.shared.closed.borrow().clone()
+    }
+
+    /// True once a close was requested, sent or received.
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closing() || self.shared.closed.borrow().is_some()
+    }
+
+    /// The close-handshake timeout of this connection.
+    pub fn close_timeout(&self) -> Duration {
+        self.shared.close_timeout()
+    }
+
+    /// Changes the close-handshake timeout of this connection (the controller's setting is
+    /// the default).
+    pub fn set_close_timeout(&self, timeout: Duration) {
+        self.shared
+            .close_timeout_ms
+            .store(duration_ms(timeout), Ordering::Relaxed);
+    }
+
+    /// The connection's id.
+    pub fn id(&self) -> ConnId {
+        self.shared.id
+    }
+
+    /// The negotiated subprotocol, if any.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.shared.subprotocol.as_deref()
+    }
+
+    /// The peer's address, when the server was started with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.shared.peer_addr
+    }
+
+    /// The upgrade request (method, URI, headers, extensions), without its body.
+    pub fn request(&self) -> &Parts {
+        &self.shared.request
+    }
+
+    /// The upgrade request's method (always GET).
+    pub fn method(&self) -> &http::Method {
+        &self.shared.request.method
+    }
+
+    /// The upgrade request's URI.
+    pub fn uri(&self) -> &http::Uri {
+        &self.shared.request.uri
+    }
+
+    /// The upgrade request's headers.
+    pub fn headers(&self) -> &http::HeaderMap {
+        &self.shared.request.headers
+    }
+
+    /// The upgrade request's extensions (what middleware inserted).
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.shared.request.extensions
+    }
+}
+
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("id", &self.shared.id)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// A WebSocket connection: receive data messages, and everything [`Sender`] does (through
+/// `Deref`).
+///
+/// Control frames are handled underneath by the connection's driver: pings are answered,
+/// a peer's close is echoed with its code, and protocol violations close the connection
+/// with the right code (1002, 1007, 1009) before the error reaches [`Conn::recv`].
+pub struct Conn {
+    sender: Sender,
+    inbound: mpsc::Receiver<Result<Message, ConnError>>,
+}
+
+/// The driver's ends of a new connection's queues.
+pub(crate) struct DriverEnds {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) data: mpsc::Receiver<Message>,
+    pub(crate) pings: mpsc::Receiver<PingRequest>,
+    pub(crate) inbound: mpsc::Sender<Result<Message, ConnError>>,
+    pub(crate) closed: watch::Sender<Option<CloseError>>,
+}
+
+impl Conn {
+    /// A connection and the driver's ends of its queues.
+    pub(crate) fn new(
+        request: Parts,
+        subprotocol: Option<String>,
+        peer_addr: Option<SocketAddr>,
+        settings: &crate::Settings,
+    ) -> (Self, DriverEnds) {
+        let (closed_tx, closed_rx) = watch::channel(None);
+        let shared = Arc::new(Shared::new(
+            request,
+            subprotocol,
+            peer_addr,
+            settings,
+            closed_rx,
+        ));
+        let (data_tx, data_rx) = mpsc::channel(settings.send_queue.max(1));
+        let (ping_tx, ping_rx) = mpsc::channel(8);
+        let (in_tx, in_rx) = mpsc::channel(1);
+        let conn = Self {
+            sender: Sender {
+                shared: shared.clone(),
+                data: data_tx,
+                pings: ping_tx,
+            },
+            inbound: in_rx,
+        };
+        let ends = DriverEnds {
+            shared,
+            data: data_rx,
+            pings: ping_rx,
+            inbound: in_tx,
+            closed: closed_tx,
+        };
+        (conn, ends)
+    }
+
+    /// Receives the next data message.
+    ///
+    /// Errors: [`ConnError::Closed`] once the connection is closed (with the close frame's
+    /// code and reason), [`ConnError::PeerGone`] when the peer vanished, and the violation
+    /// that made the connection close ([`ConnError::MessageTooBig`], ...).
+    pub async fn recv(&mut self) -> Result<Message, ConnError> {
+        match self.inbound.recv().await {
+            Some(result) => result,
+            None => Err(lock(&self.sender.shared.pending_error)
+                .take()
+                .unwrap_or_else(|| self.sender.shared.closed_error())),
+        }
+    }
+
+    /// Receives the next message and decodes it from JSON (text or binary).
+    ///
+    /// A message that is not valid JSON for `T` starts the close handshake with 1007 and
+    /// returns [`ConnError::Json`].
+    pub async fn recv_json<T: DeserializeOwned>(&mut self) -> Result<T, ConnError> {
+        let message = self.recv().await?;
+        serde_json::from_slice(message.as_bytes()).map_err(|err| {
+            self.sender
+                .shared
+                .request_close(CloseCode::INVALID_PAYLOAD, "Invalid JSON");
+            ConnError::Json(err)
+        })
+    }
+
+    /// Declares the connection write-only: control frames keep being handled, and a data
+    /// message from the peer closes the connection with 1008. Use [`Sender::closed`] to learn
+    /// when the peer goes away.
+    pub fn close_read(&mut self) {
+        self.sender
+            .shared
+            .read_closed
+            .store(true, Ordering::Release);
+        self.inbound.close();
+    }
+
+    /// A cloneable handle for writing from other tasks.
+    pub fn sender(&self) -> Sender {
+        self.sender.clone()
+    }
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Sender;
+
+    fn deref(&self) -> &Sender {
+        &self.sender
+    }
+}
+
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("id", &self.sender.shared.id)
+            .field("closed", &self.sender.is_closed())
+            .finish()
+    }
+}

@@ -1,0 +1,224 @@
+//! Error types: what a connection operation can fail with ([`ConnError`]), what a controller
+//! reports to its error hook ([`Error`]), and why an upgrade was refused ([`UpgradeError`]).
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use crate::close::{AsErrorSource, CloseError};
+
+/// Why a connection operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnError {
+    /// The connection is closed; the close frame's status and reason (1006 when the peer
+    /// vanished without one).
+    #[error(transparent)]
+    Closed(CloseError),
+    /// A message exceeded the maximum message size; the connection was closed with 1009.
+    #[error("message exceeds the {limit}-byte limit")]
+    MessageTooBig {
+        /// The configured limit in bytes.
+        limit: usize,
+    },
+    /// A text message was not valid UTF-8; the connection was closed with 1007.
+    #[error("text message is not valid UTF-8")]
+    InvalidUtf8,
+    /// The peer broke RFC 6455; the connection was closed with 1002.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// A message was not valid JSON for the requested type; the connection was closed with 1007.
+    #[error("invalid JSON message: {0}")]
+    Json(#[source] serde_json::Error),
+    /// A value could not be serialized to JSON; nothing was sent.
+    #[error("could not encode message as JSON: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// A data message arrived after [`Conn::close_read`](crate::Conn::close_read); closed with 1008.
+    #[error("data message received on a write-only connection")]
+    UnexpectedMessage,
+    /// The peer vanished without a close frame (reset, EOF, 1006).
+    #[error("peer went away without a close frame{}", .0.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    PeerGone(Option<std::io::Error>),
+}
+
+impl ConnError {
+    /// True when the peer vanished without a close frame.
+    pub fn is_peer_gone(&self) -> bool {
+        match self {
+            Self::PeerGone(_) => true,
+            Self::Closed(close) => close.code == crate::CloseStatus::Abnormal,
+            _ => false,
+        }
+    }
+
+    /// True when the error is the peer's fault (protocol violation, bad payload, size).
+    pub fn is_peer_violation(&self) -> bool {
+        matches!(
+            self,
+            Self::MessageTooBig { .. }
+                | Self::InvalidUtf8
+                | Self::Protocol(_)
+                | Self::Json(_)
+                | Self::UnexpectedMessage
+        )
+    }
+}
+
+/// What kind of failure an [`Error`] reports to the error hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The controller returned an error.
+    Handler,
+    /// The controller panicked; the message is the panic payload.
+    Panic,
+    /// The peer vanished without a close frame (1006). Not a server fault.
+    PeerGone,
+    /// The peer sent something the protocol or the controller does not accept (1002, 1003,
+    /// 1007, 1008, 1009). Not a server fault.
+    PeerViolation,
+    /// The peer closed with a code other than 1000, 1001 or 1005.
+    PeerClosed,
+}
+
+/// The error a controller's `serve` returns and the error hook receives.
+///
+/// Any `std::error::Error + Send + Sync` converts into it with `?`, so `serve` can use `?` on
+/// any call. It derefs to the wrapped error.
+pub struct Error {
+    kind: ErrorKind,
+    inner: Box<dyn StdError + Send + Sync + 'static>,
+    backtrace: Option<String>,
+}
+
+impl Error {
+    /// Wraps an error; its kind is [`ErrorKind::Handler`] unless it is a [`ConnError`] that
+    /// says the peer vanished or misbehaved.
+    pub fn new(err: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
+        let inner = err.into();
+        let kind = match inner.downcast_ref::<ConnError>() {
+            Some(conn) if conn.is_peer_gone() => ErrorKind::PeerGone,
+            Some(conn) if conn.is_peer_violation() => ErrorKind::PeerViolation,
+            Some(ConnError::Closed(_)) => ErrorKind::PeerClosed,
+            _ => ErrorKind::Handler,
+        };
+        Self {
+            kind,
+            inner,
+            backtrace: None,
+        }
+    }
+
+    /// An error with a plain message.
+    pub fn msg(message: impl fmt::Display) -> Self {
+        Self::new(message.to_string())
+    }
+
+    /// An error of kind [`ErrorKind::Panic`] built from a caught panic's payload.
+    pub fn from_panic(payload: Box<dyn std::any::Any + Send>, backtrace: Option<String>) -> Self {
+        Self {
+            kind: ErrorKind::Panic,
+            inner: Box::new(PanicError {
+                message: crate::panic::payload_message(payload.as_ref()),
+            }),
+            backtrace,
+        }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The backtrace of a panic, captured only when the controller's debug flag is on.
+    pub fn backtrace(&self) -> Option<&str> {
+        self.backtrace.as_deref()
+    }
+
+    /// The wrapped error, if it is a `T`.
+    pub fn downcast_ref<T: StdError + 'static>(&self) -> Option<&T> {
+        self.inner.downcast_ref()
+    }
+
+    /// The wrapped error.
+    pub fn into_inner(self) -> Box<dyn StdError + Send + Sync + 'static> {
+        self.inner
+    }
+}
+
+impl<E: StdError + Send + Sync + 'static> From<E> for Error {
+    fn from(err: E) -> Self {
+        Self::new(err)
+    }
+}
+
+impl std::ops::Deref for Error {
+    type Target = dyn StdError + Send + Sync + 'static;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.inner
+    }
+}
+
+impl AsErrorSource for Error {
+    fn as_error_source(&self) -> &(dyn StdError + 'static) {
+        &*self.inner
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("error", &self.inner)
+            .finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+/// The payload of a caught panic, as the error inside an [`Error`] of kind
+/// [`ErrorKind::Panic`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("panic: {message}")]
+pub struct PanicError {
+    /// The panic message (`&str` and `String` payloads; otherwise a placeholder).
+    pub message: String,
+}
+
+/// Why a WebSocket upgrade was refused; handed to the upgrade-error hook with the status.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpgradeError {
+    /// The request method is not GET (405).
+    #[error("WebSocket upgrade requires the GET method, got {0}")]
+    MethodNotGet(http::Method),
+    /// `Connection` does not list `upgrade` (426).
+    #[error("`Connection` header must contain the `upgrade` token")]
+    ConnectionHeader,
+    /// `Upgrade` does not list `websocket` (426).
+    #[error("`Upgrade` header must contain the `websocket` token")]
+    UpgradeHeader,
+    /// `Sec-WebSocket-Version` is missing or not 13 (400).
+    #[error("`Sec-WebSocket-Version` must be 13")]
+    Version,
+    /// `Sec-WebSocket-Key` is missing, repeated, or not a base64-encoded 16-byte value (400).
+    #[error("`Sec-WebSocket-Key` must be one base64-encoded 16-byte value")]
+    Key,
+    /// The origin check refused the request's `Origin` (403).
+    #[error("origin not allowed")]
+    Origin,
+    /// The HTTP connection cannot be upgraded (an HTTP/2 request, or a server without
+    /// upgrade support) (426).
+    #[error("this connection cannot be upgraded")]
+    NotUpgradable,
+    /// The server is shutting down and takes no new connections (503).
+    #[error("server is shutting down")]
+    ShuttingDown,
+    /// A hook panicked during the upgrade (500).
+    #[error("upgrade hook panicked: {0}")]
+    HookPanicked(String),
+}

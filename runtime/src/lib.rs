@@ -1,0 +1,72 @@
+//! Declarative WebSocket controllers for [axum]: RFC 6455 close semantics, safe defaults
+//! and a panic-safe serve loop.
+//!
+//! A controller implements [`Controller`]: it owns each connection in
+//! [`Controller::serve`] and may override hooks (origin check, upgrade headers, error
+//! responses, error handler). [`route`] turns it into an axum [`Router`](axum::Router).
+//!
+//! ```no_run
+//! use ws_controller::{Conn, Controller, Error};
+//!
+//! struct Echo;
+//!
+//! impl Controller for Echo {
+//!     type Extract = ();
+//!
+//!     async fn serve(&self, mut conn: Conn, _: ()) -> Result<(), Error> {
+//!         loop {
+//!             let message = conn.recv().await?;
+//!             conn.send(message).await?;
+//!         }
+//!     }
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let app = ws_controller::route("/echo", Echo);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app).await
+//! # }
+//! ```
+//!
+//! # Closing rules
+//!
+//! - `serve` returns `Ok` → close 1000 "Server closed connection".
+//! - `serve` returns a close error (the peer closed with 1000, 1001 or 1005) → clean finish.
+//! - `serve` returns any other error, or panics → the error hook runs once, then close 1011
+//!   "Internal Server Error" (the error's text instead when [`Settings::debug`] is on).
+//! - The peer breaks the protocol → 1002; invalid UTF-8 → 1007; too large → 1009.
+//!
+//! # Differences from the Go libraries this design comes from
+//!
+//! - Debug is **off** by default: error text never reaches clients unless asked for.
+//! - A peer's close is echoed with the peer's code, not replaced by 1000.
+//! - Closing performs the full handshake without another task having to read.
+//! - Close codes are a type that cannot hold codes invalid on the wire, and reasons are cut
+//!   at a UTF-8 boundary so a close frame is always valid.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod close;
+mod conn;
+mod controller;
+mod driver;
+mod error;
+mod message;
+pub mod origin;
+mod panic;
+mod serve;
+mod settings;
+mod upgrade;
+
+pub use close::{
+    close_status, is_close_error, truncate_reason, AsErrorSource, CloseCode, CloseError,
+    CloseStatus, InvalidCloseCode, INTERNAL_ERROR_REASON, MAX_REASON_LEN, NORMAL_CLOSURE_REASON,
+};
+pub use conn::{Conn, ConnId, Sender, TrySendError};
+pub use controller::Controller;
+pub use error::{ConnError, Error, ErrorKind, PanicError, UpgradeError};
+pub use message::{Message, Utf8Bytes};
+pub use origin::{InvalidOriginPattern, OriginAllowList};
+pub use serve::{default_on_error, serve_connection};
+pub use settings::Settings;
+pub use upgrade::{default_upgrade_error_response, handler, route};

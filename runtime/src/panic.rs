@@ -1,0 +1,92 @@
+//! Catching panics from controller code and, in debug mode, recording where they happened.
+//!
+//! A backtrace taken where `catch_unwind` returns shows the catch site, not the panic. The
+//! panic hook runs on the panicking thread before unwinding, so a chained hook stores the
+//! backtrace in a thread-local that the catch site (same thread, same poll) picks up.
+
+use std::any::Any;
+use std::backtrace::Backtrace;
+use std::cell::RefCell;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Once;
+
+use futures_util::FutureExt;
+
+thread_local! {
+    static CAPTURE: RefCell<Capture> = const { RefCell::new(Capture { wanted: 0, last: None }) };
+}
+
+struct Capture {
+    wanted: usize,
+    last: Option<String>,
+}
+
+static INSTALL: Once = Once::new();
+
+fn install_hook() {
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let recorded = CAPTURE.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.wanted > 0 {
+                    c.last = Some(Backtrace::force_capture().to_string());
+                    true
+                } else {
+                    false
+                }
+            });
+            if !recorded {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// The text of a panic payload (`&str` or `String`), or a placeholder.
+pub(crate) fn payload_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+/// Runs `fut`, turning a panic into `Err(payload, backtrace)`. The backtrace is captured only
+/// when `backtrace` is true.
+pub(crate) async fn catch<F: Future>(
+    fut: F,
+    backtrace: bool,
+) -> Result<F::Output, (Box<dyn Any + Send>, Option<String>)> {
+    if !backtrace {
+        return AssertUnwindSafe(fut)
+            .catch_unwind()
+            .await
+            .map_err(|p| (p, None));
+    }
+    install_hook();
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        CAPTURE.with(|c| c.borrow_mut().wanted += 1);
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
+        let trace = CAPTURE.with(|c| {
+            let mut c = c.borrow_mut();
+            c.wanted -= 1;
+            c.last.take()
+        });
+        match polled {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(out)) => std::task::Poll::Ready(Ok(out)),
+            Err(payload) => std::task::Poll::Ready(Err((payload, trace))),
+        }
+    })
+    .await
+}
+
+/// Runs a synchronous hook, turning a panic into its message.
+pub(crate) fn catch_sync<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| payload_message(p.as_ref()))
+}

@@ -1,0 +1,115 @@
+//! Per-controller settings, read once when the controller is turned into a route.
+
+use std::time::Duration;
+
+/// Settings of a controller's connections. Start from [`Settings::default`] and change what
+/// you need:
+///
+/// ```
+/// use std::time::Duration;
+/// use ws_controller::Settings;
+///
+/// let settings = Settings::default()
+///     .max_message_size(1 << 20)
+///     .close_timeout(Duration::from_secs(3))
+///     .subprotocols(["chat.v2", "chat.v1"]);
+/// assert_eq!(settings.max_message_size, 1 << 20);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Settings {
+    /// Largest accepted message (and frame), in bytes. A larger one closes the connection with
+    /// 1009. Default 64 KiB.
+    pub max_message_size: usize,
+    /// Initial capacity of the read buffer. It grows for large frames. Default 4 KiB, which keeps
+    /// idle connections small.
+    pub read_buffer_size: usize,
+    /// Bytes the engine buffers before writing to the socket. Messages are flushed as soon as
+    /// the outbound queue is empty, so this only affects how writes are batched. Default 128 KiB.
+    pub write_buffer_size: usize,
+    /// How many outbound messages may wait in a connection's queue before `send` waits and
+    /// `try_send` fails. Default 64.
+    pub send_queue: usize,
+    /// How long the close handshake may take (writing our close frame and waiting for the
+    /// peer's) before the TCP connection is dropped. Default 10 s.
+    pub close_timeout: Duration,
+    /// Subprotocols the server speaks, most preferred first. The first one the client also
+    /// offers is selected. Empty by default (no subprotocol).
+    pub subprotocols: Vec<String>,
+    /// Puts error details in upgrade-error responses and close reasons, and captures panic
+    /// backtraces. Off by default: error text can leak internals to clients.
+    pub debug: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_message_size: 64 << 10,
+            read_buffer_size: 4 << 10,
+            write_buffer_size: 128 << 10,
+            send_queue: 64,
+            close_timeout: Duration::from_secs(10),
+            subprotocols: Vec::new(),
+            debug: false,
+        }
+    }
+}
+
+impl Settings {
+    /// Sets [`Settings::max_message_size`].
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Sets [`Settings::read_buffer_size`].
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes;
+        self
+    }
+
+    /// Sets [`Settings::write_buffer_size`].
+    pub fn write_buffer_size(mut self, bytes: usize) -> Self {
+        self.write_buffer_size = bytes;
+        self
+    }
+
+    /// Sets [`Settings::send_queue`].
+    pub fn send_queue(mut self, messages: usize) -> Self {
+        self.send_queue = messages;
+        self
+    }
+
+    /// Sets [`Settings::close_timeout`].
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Settings::subprotocols`], most preferred first.
+    pub fn subprotocols<I, S>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.subprotocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`Settings::debug`].
+    pub fn debug(mut self, debug: bool) -> Self {
+        self.debug = debug;
+        self
+    }
+
+    pub(crate) fn engine_config(
+        &self,
+    ) -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+        let max = self.max_message_size.max(1);
+        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(self.read_buffer_size.max(1))
+            .write_buffer_size(self.write_buffer_size)
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max))
+    }
+}
