@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub(crate) peer_addr: Option<SocketAddr>,
     pub(crate) debug: bool,
     pub(crate) max_message_size: usize,
+    pub(crate) ping_interval: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
     close_timeout_ms: AtomicU64,
     /// Set once a close is requested or received: no more data is accepted for sending.
     closing: AtomicBool,
@@ -77,6 +79,8 @@ impl Shared {
             peer_addr,
             debug: settings.debug,
             max_message_size: settings.max_message_size,
+            ping_interval: settings.ping_interval.filter(|d| !d.is_zero()),
+            idle_timeout: settings.idle_timeout.filter(|d| !d.is_zero()),
             close_timeout_ms: AtomicU64::new(duration_ms(settings.close_timeout)),
             closing: AtomicBool::new(false),
             read_closed: AtomicBool::new(false),

@@ -34,8 +34,11 @@ pub(crate) struct Driver<T> {
     data: mpsc::Receiver<Message>,
     ping_requests: mpsc::Receiver<PingRequest>,
     closed: watch::Sender<Option<CloseError>>,
+    /// Pings sent by [`Sender::ping`](crate::Sender::ping), oldest first.
     pings: VecDeque<(u64, Instant, oneshot::Sender<Duration>)>,
     next_ping: u64,
+    /// When the peer last sent anything (data or control).
+    last_seen: Instant,
 }
 
 /// Where the connection is in its life.
@@ -67,6 +70,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             closed: ends.closed,
             pings: VecDeque::new(),
             next_ping: 0,
+            last_seen: Instant::now(),
         };
         (driver, ends.inbound)
     }
@@ -92,6 +96,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         let mut data_open = true;
         let mut pings_open = true;
         let mut reader_gone = false;
+        let mut heartbeat = shared.ping_interval.map(|period| {
+            let mut timer = tokio::time::interval_at(Instant::now() + period, period);
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            timer
+        });
 
         loop {
             if shared.aborted.load(Ordering::Acquire) {
@@ -104,6 +113,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             let deadline = match phase {
                 Phase::Closing(d) => Some(d),
                 Phase::Open => None,
+            };
+            let reading = permit.is_some() || !wants_permit;
+            // Silence only counts while we are reading: a peer held back by our own
+            // backpressure is not idle.
+            let idle_deadline = match shared.idle_timeout {
+                Some(limit) if open && reading => Some(self.last_seen + limit),
+                _ => None,
             };
 
             tokio::select! {
@@ -120,7 +136,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 
                 request = self.ping_requests.recv(), if pings_open => match request {
                     Some(PingRequest(reply)) if open => {
-                        if let Err(err) = self.send_ping(reply).await {
+                        if let Err(err) = self.send_ping(Some(reply)).await {
                             self.peer_gone(io_error(err));
                             break;
                         }
@@ -140,11 +156,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 },
 
                 reserved = inbound.reserve(), if wants_permit && permit.is_none() => match reserved {
-                    Ok(p) => permit = Some(p),
+                    Ok(p) => {
+                        permit = Some(p);
+                        self.last_seen = Instant::now();
+                    }
                     Err(_) => reader_gone = true,
                 },
 
-                frame = self.ws.next(), if permit.is_some() || !wants_permit => {
+                frame = self.ws.next(), if reading => {
+                    self.last_seen = Instant::now();
                     let step = match frame {
                         Some(frame) => self.on_frame(frame, &mut permit, &mut phase, &mut status).await,
                         None => self.fail_gone(None, &status),
@@ -155,6 +175,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 }
 
                 () = sleep_until(deadline), if deadline.is_some() => break,
+
+                _ = tick(&mut heartbeat), if open && heartbeat.is_some() => {
+                    if let Err(err) = self.send_ping(None).await {
+                        self.peer_gone(io_error(err));
+                        break;
+                    }
+                }
+
+                () = sleep_until(idle_deadline), if idle_deadline.is_some() => {
+                    tracing::debug!("closing idle connection");
+                    shared.mark_closing();
+                    status = Some(CloseError::new(CloseCode::GOING_AWAY, "Idle timeout"));
+                    phase = self.start_close(CloseCode::GOING_AWAY, "Idle timeout".into()).await;
+                }
             }
         }
         status.unwrap_or_else(|| CloseError::new(CloseStatus::Abnormal, ""))
@@ -336,13 +370,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         self.ws.flush().await
     }
 
-    async fn send_ping(&mut self, reply: oneshot::Sender<Duration>) -> Result<(), WsError> {
+    /// Sends a ping whose payload is its id; `reply` learns the round-trip time.
+    async fn send_ping(&mut self, reply: Option<oneshot::Sender<Duration>>) -> Result<(), WsError> {
         self.next_ping += 1;
         let id = self.next_ping;
         self.ws
             .send(WsMessage::Ping(id.to_be_bytes().to_vec().into()))
             .await?;
-        self.pings.push_back((id, Instant::now(), reply));
+        if let Some(reply) = reply {
+            self.pings.push_back((id, Instant::now(), reply));
+        }
         Ok(())
     }
 
@@ -365,6 +402,15 @@ fn io_error(err: WsError) -> Option<std::io::Error> {
     match err {
         WsError::Io(io) => Some(io),
         _ => None,
+    }
+}
+
+async fn tick(timer: &mut Option<tokio::time::Interval>) {
+    match timer {
+        Some(timer) => {
+            timer.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

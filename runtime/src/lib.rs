@@ -51,6 +51,7 @@ mod conn;
 mod controller;
 mod driver;
 mod error;
+mod handlers;
 mod message;
 pub mod origin;
 mod panic;
@@ -65,8 +66,27 @@ pub use close::{
 pub use conn::{Conn, ConnId, Sender, TrySendError};
 pub use controller::Controller;
 pub use error::{ConnError, Error, ErrorKind, PanicError, UpgradeError};
+pub use handlers::{FromBinary, FromJson, FromText, IntoReply, IntoSession, Json};
 pub use message::{Message, Utf8Bytes};
 pub use origin::{InvalidOriginPattern, OriginAllowList};
+pub use panic::catch_panic;
 pub use serve::{default_on_error, serve_connection};
 pub use settings::Settings;
 pub use upgrade::{default_upgrade_error_response, handler, route};
+
+/// What `#[ws_controller]` expansions refer to; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::{
+        catch_panic, handler, is_close_error, origin, route, CloseCode, CloseError, CloseStatus,
+        Conn, ConnError, Controller, Error, FromBinary, FromJson, FromText, IntoReply, IntoSession,
+        Message, OriginAllowList, Settings, UpgradeError,
+    };
+    pub use axum::extract::FromRequestParts;
+    pub use axum::response::Response;
+    pub use axum::routing::MethodRouter;
+    pub use axum::Router;
+    pub use http::request::Parts;
+    pub use http::{HeaderMap, StatusCode};
+    pub use std::time::Duration;
+}

@@ -86,6 +86,26 @@ pub(crate) async fn catch<F: Future>(
     .await
 }
 
+/// Runs `fut` and turns a panic inside it into an [`Error`](crate::Error) of kind
+/// [`ErrorKind::Panic`](crate::ErrorKind::Panic) carrying the panic message, and a backtrace
+/// of the panic site when `backtrace` is true.
+///
+/// This is how the serve driver contains panics; a hand-written serve loop can use it to run
+/// cleanup code after a panicking handler.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let err = ws_controller::catch_panic(async { panic!("boom") }, false).await.unwrap_err();
+/// assert_eq!(err.kind(), ws_controller::ErrorKind::Panic);
+/// assert_eq!(err.to_string(), "panic: boom");
+/// # });
+/// ```
+pub async fn catch_panic<F: Future>(fut: F, backtrace: bool) -> Result<F::Output, crate::Error> {
+    catch(fut, backtrace)
+        .await
+        .map_err(|(payload, trace)| crate::Error::from_panic(payload, trace))
+}
+
 /// Runs a synchronous hook, turning a panic into its message.
 pub(crate) fn catch_sync<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| payload_message(p.as_ref()))

@@ -33,6 +33,12 @@ pub struct Settings {
     /// How long the close handshake may take (writing our close frame and waiting for the
     /// peer's) before the TCP connection is dropped. Default 10 s.
     pub close_timeout: Duration,
+    /// How often the server pings an open connection; `None` turns pings off. Default 30 s.
+    pub ping_interval: Option<Duration>,
+    /// How long a connection may send nothing at all (no data, no pong, no ping) before the
+    /// server closes it with 1001 "Idle timeout"; `None` turns the check off. This is what
+    /// frees a half-open peer. Default 60 s.
+    pub idle_timeout: Option<Duration>,
     /// Subprotocols the server speaks, most preferred first. The first one the client also
     /// offers is selected. Empty by default (no subprotocol).
     pub subprotocols: Vec<String>,
@@ -49,6 +55,8 @@ impl Default for Settings {
             write_buffer_size: 128 << 10,
             send_queue: 64,
             close_timeout: Duration::from_secs(10),
+            ping_interval: Some(Duration::from_secs(30)),
+            idle_timeout: Some(Duration::from_secs(60)),
             subprotocols: Vec::new(),
             debug: false,
         }
@@ -83,6 +91,18 @@ impl Settings {
     /// Sets [`Settings::close_timeout`].
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Settings::ping_interval`].
+    pub fn ping_interval(mut self, interval: Option<Duration>) -> Self {
+        self.ping_interval = interval;
+        self
+    }
+
+    /// Sets [`Settings::idle_timeout`].
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
         self
     }
 
