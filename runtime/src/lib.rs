@@ -57,6 +57,8 @@ pub mod origin;
 mod panic;
 mod serve;
 mod settings;
+#[cfg(feature = "test")]
+pub mod test;
 mod upgrade;
 
 pub use close::{

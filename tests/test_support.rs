@@ -1,0 +1,115 @@
+//! The `ws_controller::test` helpers, in memory and over a loopback socket.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use ws_controller::test::{TestError, TestServer};
+use ws_controller::{CloseCode, Conn, Controller, Error, Settings};
+
+/// Echoes messages and reports the peer address and subprotocol as its first message.
+struct Echo;
+
+impl Controller for Echo {
+    type Extract = ();
+
+    fn settings(&self) -> Settings {
+        Settings::default().subprotocols(["v2", "v1"])
+    }
+
+    async fn serve(&self, mut conn: Conn, _: ()) -> Result<(), Error> {
+        let hello = format!(
+            "peer={} protocol={}",
+            conn.peer_addr().is_some(),
+            conn.subprotocol().unwrap_or("-")
+        );
+        conn.send_text(hello).await?;
+        loop {
+            let message = conn.recv().await?;
+            if message.as_text() == Some("bye") {
+                return Ok(());
+            }
+            conn.send(message).await?;
+        }
+    }
+}
+
+fn app() -> axum::Router {
+    ws_controller::route("/echo", Echo)
+}
+
+async fn exercise(server: &TestServer, expect_peer: bool) {
+    let mut request = "ws://localhost/echo".into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "v1, v2".parse().unwrap());
+    let mut client = server.connect_with(request).await.unwrap();
+    assert_eq!(client.subprotocol(), Some("v2"));
+    assert_eq!(
+        client.recv_text().await.unwrap(),
+        format!("peer={expect_peer} protocol=v2")
+    );
+
+    client.send_text("hi").await.unwrap();
+    assert_eq!(client.recv_text().await.unwrap(), "hi");
+    client.send_binary(vec![0u8, 255]).await.unwrap();
+    assert_eq!(client.recv_binary().await.unwrap().as_ref(), &[0u8, 255]);
+    client
+        .send_json(&serde_json::json!({"n": 1}))
+        .await
+        .unwrap();
+    let value: serde_json::Value = client.recv_json().await.unwrap();
+    assert_eq!(value, serde_json::json!({"n": 1}));
+
+    client.send_text("bye").await.unwrap();
+    client
+        .expect_close(CloseCode::NORMAL_CLOSURE, "Server closed connection")
+        .await;
+}
+
+#[tokio::test]
+async fn in_memory_round_trip() {
+    let server = TestServer::new(app());
+    assert!(server.addr().is_none());
+    exercise(&server, false).await;
+}
+
+#[tokio::test]
+async fn loopback_round_trip() {
+    let server = TestServer::bind(app()).await.unwrap();
+    assert!(server.addr().unwrap().ip().is_loopback());
+    exercise(&server, true).await;
+}
+
+#[tokio::test]
+async fn refused_upgrade_reports_status_and_body() {
+    let server = TestServer::new(app());
+    let mut request = "ws://localhost/echo".into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    match server.connect_with(request).await {
+        Err(TestError::Refused { status, body, .. }) => {
+            assert_eq!(status, StatusCode::FORBIDDEN);
+            assert_eq!(body, r#"{"error":"Forbidden"}"#);
+        }
+        Err(other) => panic!("expected a refusal, got {other}"),
+        Ok(_) => panic!("expected a refusal, got a connection"),
+    }
+}
+
+#[tokio::test]
+async fn client_close_is_echoed_and_timeouts_fire() {
+    let server = TestServer::new(app());
+    let mut client = server.connect("/echo").await.unwrap();
+    client.recv_text().await.unwrap();
+    client.set_timeout(Duration::from_millis(100));
+    assert!(matches!(client.recv().await, Err(TestError::Timeout(_))));
+    client.set_timeout(Duration::from_secs(5));
+    let reply = client
+        .close(CloseCode::new(4001).unwrap(), "done")
+        .await
+        .unwrap();
+    assert_eq!(reply.code, CloseCode::new(4001).unwrap());
+    assert_eq!(reply.reason, "done");
+}
