@@ -82,8 +82,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         inbound: mpsc::Sender<Result<Message, ConnError>>,
     ) -> CloseError {
         let status = self.run_loop(&inbound).await;
-        drop(inbound);
+        // Publish the status before the reader sees its queue end, so `recv` reports it.
         let _ = self.closed.send(Some(status.clone()));
+        drop(inbound);
         status
     }
 
@@ -103,8 +104,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         });
 
         loop {
+            // State is checked here rather than only on a wake-up: a wake-up may be consumed
+            // by `until_aborted` during a write.
             if shared.aborted.load(Ordering::Acquire) {
                 break;
+            }
+            if let Phase::Open = phase {
+                let request = lock(&shared.close_request).take();
+                if let Some((code, reason)) = request {
+                    status = Some(CloseError::new(code, reason.clone()));
+                    phase = self.start_close(code, reason).await;
+                }
             }
             let open = matches!(phase, Phase::Open);
             // Data is read only when the reader has room for it (TCP backpressure), unless
@@ -123,20 +133,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             };
 
             tokio::select! {
-                () = shared.wake.notified() => {
-                    if shared.aborted.load(Ordering::Acquire) {
-                        break;
-                    }
-                    let request = lock(&shared.close_request).take();
-                    if let (Some((code, reason)), Phase::Open) = (request, &phase) {
-                        status = Some(CloseError::new(code, reason.clone()));
-                        phase = self.start_close(code, reason).await;
-                    }
-                }
+                () = shared.wake.notified() => {}
 
                 request = self.ping_requests.recv(), if pings_open => match request {
                     Some(PingRequest(reply)) if open => {
-                        if let Err(err) = self.send_ping(Some(reply)).await {
+                        if let Err(err) = until_aborted(&shared, self.send_ping(Some(reply))).await {
                             self.peer_gone(io_error(err));
                             break;
                         }
@@ -147,7 +148,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 
                 message = self.data.recv(), if data_open && open => match message {
                     Some(message) => {
-                        if let Err(err) = self.write_batch(message).await {
+                        if let Err(err) = until_aborted(&shared, self.write_batch(message)).await {
                             self.peer_gone(io_error(err));
                             break;
                         }
@@ -177,7 +178,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 () = sleep_until(deadline), if deadline.is_some() => break,
 
                 _ = tick(&mut heartbeat), if open && heartbeat.is_some() => {
-                    if let Err(err) = self.send_ping(None).await {
+                    if let Err(err) = until_aborted(&shared, self.send_ping(None)).await {
                         self.peer_gone(io_error(err));
                         break;
                     }
@@ -208,7 +209,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             Ok(WsMessage::Binary(data)) => Message::Binary(data),
             Ok(WsMessage::Ping(_)) => {
                 // The engine queued the pong; send it now rather than with the next read.
-                return match self.ws.flush().await {
+                return match until_aborted(&shared, self.ws.flush()).await {
                     Ok(()) => Step::Continue,
                     Err(err) => self.fail_gone(io_error(err), status),
                 };
@@ -394,6 +395,27 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 let _ = reply.send(sent.elapsed());
             }
         }
+    }
+}
+
+/// Runs a write, giving up when the connection is aborted (a peer that stopped reading
+/// must not hold the driver past the close timeout).
+async fn until_aborted<F>(shared: &Shared, write: F) -> Result<(), WsError>
+where
+    F: std::future::Future<Output = Result<(), WsError>>,
+{
+    let aborted = async {
+        loop {
+            let woken = shared.wake.notified();
+            if shared.aborted.load(Ordering::Acquire) {
+                return;
+            }
+            woken.await;
+        }
+    };
+    tokio::select! {
+        result = write => result,
+        () = aborted => Err(WsError::ConnectionClosed),
     }
 }
 
