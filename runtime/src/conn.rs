@@ -9,10 +9,10 @@ use std::time::Duration;
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 
 use crate::close::{truncate_reason, CloseCode, CloseError, CloseStatus};
-use crate::{ConnError, Message, INTERNAL_ERROR_REASON, NORMAL_CLOSURE_REASON};
+use crate::{ConnError, Message, SlowConsumer, INTERNAL_ERROR_REASON, NORMAL_CLOSURE_REASON};
 
 /// A process-unique connection id, for logs and registries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,8 +54,17 @@ pub(crate) struct Shared {
     closing: AtomicBool,
     pub(crate) read_closed: AtomicBool,
     pub(crate) aborted: AtomicBool,
+    /// Set when the close handshake completed (a close frame went each way).
+    pub(crate) handshake_completed: AtomicBool,
     /// The close the application asked for; taken by the driver.
-    pub(crate) close_request: Mutex<Option<(CloseCode, String)>>,
+    pub(crate) close_request: Mutex<Option<CloseRequest>>,
+    /// Bytes that may still be queued; a queued message holds `queue_cost(len)` permits
+    /// until the driver has written it.
+    pub(crate) queue_bytes: Semaphore,
+    pub(crate) queue_bytes_limit: usize,
+    pub(crate) slow_consumer: SlowConsumer,
+    /// Run once when the connection's task ends; `None` afterwards.
+    end_hooks: Mutex<Option<Vec<EndHook>>>,
     /// Wakes the driver for a close request or an abort.
     pub(crate) wake: Notify,
     /// An error for the reader that could not be queued behind earlier messages.
@@ -85,7 +94,12 @@ impl Shared {
             closing: AtomicBool::new(false),
             read_closed: AtomicBool::new(false),
             aborted: AtomicBool::new(false),
+            handshake_completed: AtomicBool::new(false),
             close_request: Mutex::new(None),
+            queue_bytes: Semaphore::new(queue_limit(settings.send_queue_bytes)),
+            queue_bytes_limit: queue_limit(settings.send_queue_bytes),
+            slow_consumer: settings.slow_consumer,
+            end_hooks: Mutex::new(Some(Vec::new())),
             wake: Notify::new(),
             pending_error: Mutex::new(None),
             closed,
@@ -105,11 +119,42 @@ impl Shared {
         self.closing.load(Ordering::Acquire)
     }
 
-    /// Asks the driver to start the close handshake (first request wins).
-    pub(crate) fn request_close(&self, code: CloseCode, reason: &str) {
+    /// Asks the driver to start the close handshake (first request wins). With `flush`,
+    /// queued messages are written before the close frame; without, they are dropped.
+    pub(crate) fn request_close(&self, code: CloseCode, reason: &str, flush: bool) {
         if self.mark_closing() {
-            *lock(&self.close_request) = Some((code, truncate_reason(reason).to_owned()));
+            *lock(&self.close_request) = Some(CloseRequest {
+                code,
+                reason: truncate_reason(reason).to_owned(),
+                flush,
+            });
             self.wake.notify_one();
+        }
+    }
+
+    /// Permits a queued message of `len` bytes holds.
+    pub(crate) fn queue_cost(&self, len: usize) -> u32 {
+        // The limit fits in u32 (see `queue_limit`), so the cast cannot truncate.
+        len.min(self.queue_bytes_limit) as u32
+    }
+
+    /// Registers `hook` to run when the connection's task ends; false (and `hook` dropped)
+    /// when it has already ended.
+    pub(crate) fn on_end(&self, hook: EndHook) -> bool {
+        match &mut *lock(&self.end_hooks) {
+            Some(hooks) => {
+                hooks.push(hook);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs the end hooks (once).
+    pub(crate) fn run_end_hooks(&self) {
+        let hooks = lock(&self.end_hooks).take();
+        for hook in hooks.into_iter().flatten() {
+            hook();
         }
     }
 
@@ -128,7 +173,9 @@ impl Shared {
             return ConnError::Closed(err);
         }
         match &*lock(&self.close_request) {
-            Some((code, reason)) => ConnError::Closed(CloseError::new(*code, reason.clone())),
+            Some(request) => {
+                ConnError::Closed(CloseError::new(request.code, request.reason.clone()))
+            }
             None => ConnError::Closed(CloseError::new(CloseStatus::Abnormal, "")),
         }
     }
@@ -138,6 +185,22 @@ impl Shared {
 /// section here is a single assignment or take).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Work to do when a connection's task ends.
+pub(crate) type EndHook = Box<dyn FnOnce() + Send>;
+
+/// A close the application asked for.
+pub(crate) struct CloseRequest {
+    pub(crate) code: CloseCode,
+    pub(crate) reason: String,
+    /// Write queued messages before the close frame.
+    pub(crate) flush: bool,
+}
+
+/// The byte budget of a queue, capped so a permit count always fits the semaphore's `u32`.
+fn queue_limit(bytes: usize) -> usize {
+    bytes.clamp(1, u32::MAX as usize)
 }
 
 fn duration_ms(d: Duration) -> u64 {
@@ -177,15 +240,25 @@ impl TrySendError {
 }
 
 impl Sender {
-    /// Queues a message, waiting while the outbound queue is full.
+    /// Queues a message, waiting while the outbound queue is full (by count or by bytes).
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), ConnError> {
+        let message = message.into();
         if self.shared.is_closing() {
             return Err(self.shared.closed_error());
         }
-        self.data
-            .send(message.into())
-            .await
-            .map_err(|_| self.shared.closed_error())
+        let cost = self.shared.queue_cost(message.len());
+        let permit = self.shared.queue_bytes.acquire_many(cost).await;
+        let Ok(permit) = permit else {
+            return Err(self.shared.closed_error());
+        };
+        match self.data.send(message).await {
+            Ok(()) => {
+                // The driver gives the bytes back once the message is written.
+                permit.forget();
+                Ok(())
+            }
+            Err(_) => Err(self.shared.closed_error()),
+        }
     }
 
     /// Queues a text message.
@@ -204,16 +277,36 @@ impl Sender {
         self.send(Message::Text(text.into())).await
     }
 
-    /// Queues a message without waiting.
+    /// Queues a message without waiting; fails when the queue is full (by count or by
+    /// bytes) or the connection is closing.
     pub fn try_send(&self, message: impl Into<Message>) -> Result<(), TrySendError> {
         let message = message.into();
         if self.shared.is_closing() {
             return Err(TrySendError::Closed(message));
         }
-        self.data.try_send(message).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(m) => TrySendError::Full(m),
-            mpsc::error::TrySendError::Closed(m) => TrySendError::Closed(m),
-        })
+        let cost = self.shared.queue_cost(message.len());
+        let Ok(permit) = self.shared.queue_bytes.try_acquire_many(cost) else {
+            return Err(TrySendError::Full(message));
+        };
+        match self.data.try_send(message) {
+            Ok(()) => {
+                permit.forget();
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(m)) => Err(TrySendError::Full(m)),
+            Err(mpsc::error::TrySendError::Closed(m)) => Err(TrySendError::Closed(m)),
+        }
+    }
+
+    /// Messages waiting in the outbound queue.
+    pub fn queued_messages(&self) -> usize {
+        self.data.max_capacity() - self.data.capacity()
+    }
+
+    /// Payload bytes waiting in the outbound queue (each message counted up to the byte
+    /// limit).
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.queue_bytes_limit - self.shared.queue_bytes.available_permits()
     }
 
     /// Sends a ping and resolves with the round-trip time when its pong arrives.
@@ -236,7 +329,7 @@ impl Sender {
     /// returns once the connection is closed. A reason longer than 123 bytes is cut at a
     /// UTF-8 boundary.
     pub async fn close(&self, code: CloseCode, reason: &str) {
-        self.shared.request_close(code, reason);
+        self.shared.request_close(code, reason, true);
         let limit = self.shared.close_timeout() + Duration::from_millis(250);
         if tokio::time::timeout(limit, self.closed()).await.is_err() {
             // The driver is stuck writing to a peer that does not read: drop the socket.
@@ -428,7 +521,7 @@ impl Conn {
         serde_json::from_slice(message.as_bytes()).map_err(|err| {
             self.sender
                 .shared
-                .request_close(CloseCode::INVALID_PAYLOAD, "Invalid JSON");
+                .request_close(CloseCode::INVALID_PAYLOAD, "Invalid JSON", true);
             ConnError::Json(err)
         })
     }

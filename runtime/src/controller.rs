@@ -59,6 +59,13 @@ pub trait Controller<S = ()>: Send + Sync + Sized + 'static {
         Settings::default()
     }
 
+    /// The hub this controller's connections join. While it shuts down, new upgrades are
+    /// refused with 503. `None` (the default) registers nothing; a connection can still
+    /// join a hub with [`Hub::register`](crate::Hub::register).
+    fn hub(&self) -> Option<&crate::Hub> {
+        None
+    }
+
     /// Decides whether the request's `Origin` is acceptable. A refusal answers 403.
     ///
     /// The default is [`same_host`](crate::origin::same_host). Check origins carefully: a

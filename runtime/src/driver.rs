@@ -111,9 +111,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             }
             if let Phase::Open = phase {
                 let request = lock(&shared.close_request).take();
-                if let Some((code, reason)) = request {
-                    status = Some(CloseError::new(code, reason.clone()));
-                    phase = self.start_close(code, reason).await;
+                if let Some(request) = request {
+                    status = Some(CloseError::new(request.code, request.reason.clone()));
+                    phase = self
+                        .start_close(request.code, request.reason, request.flush)
+                        .await;
                 }
             }
             let open = matches!(phase, Phase::Open);
@@ -188,7 +190,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                     tracing::debug!("closing idle connection");
                     shared.mark_closing();
                     status = Some(CloseError::new(CloseCode::GOING_AWAY, "Idle timeout"));
-                    phase = self.start_close(CloseCode::GOING_AWAY, "Idle timeout".into()).await;
+                    phase = self
+                        .start_close(CloseCode::GOING_AWAY, "Idle timeout".into(), false)
+                        .await;
                 }
             }
         }
@@ -235,6 +239,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                     .start_close(
                         CloseCode::POLICY_VIOLATION,
                         "unexpected data message".into(),
+                        false,
                     )
                     .await;
                 Step::Continue
@@ -257,6 +262,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
     ) -> Step {
         if let Phase::Closing(_) = phase {
             // The peer answered our close: the handshake is complete.
+            self.shared
+                .handshake_completed
+                .store(true, Ordering::Release);
             return Step::Done;
         }
         self.shared.mark_closing();
@@ -272,7 +280,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         // The engine queued the echo of the peer's close; write it, then drop TCP (the
         // server closes TCP first, RFC 6455 §7.1.1).
         let timeout = self.shared.close_timeout();
-        let _ = tokio::time::timeout(timeout, self.ws.flush()).await;
+        if let Ok(Ok(())) = tokio::time::timeout(timeout, self.ws.flush()).await {
+            self.shared
+                .handshake_completed
+                .store(true, Ordering::Release);
+        }
         Step::Done
     }
 
@@ -313,7 +325,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         self.deliver_error(error, permit);
         self.shared.mark_closing();
         *status = Some(CloseError::new(code, reason));
-        *phase = self.start_close(code, reason.to_owned()).await;
+        // Failing the connection (RFC 6455 §7.1.7): the close frame goes out without
+        // waiting behind queued replies.
+        *phase = self.start_close(code, reason.to_owned(), false).await;
         Step::Continue
     }
 
@@ -338,9 +352,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         }
     }
 
-    /// Writes what is queued (messages come before the close, so nothing queued is lost),
-    /// then the close frame, and starts the handshake deadline.
-    async fn start_close(&mut self, code: CloseCode, reason: String) -> Phase {
+    /// Writes what is queued when `flush` is set (messages come before the close, so
+    /// nothing queued is lost) or drops it, then writes the close frame and starts the
+    /// handshake deadline.
+    async fn start_close(&mut self, code: CloseCode, reason: String, flush: bool) -> Phase {
         let timeout = self.shared.close_timeout();
         let deadline = Instant::now() + timeout;
         let frame = CloseFrame {
@@ -349,7 +364,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         };
         let write = async {
             while let Ok(message) = self.data.try_recv() {
-                self.ws.feed(message.into()).await?;
+                self.release(&message);
+                if flush {
+                    self.ws.feed(message.into()).await?;
+                }
             }
             self.ws.close(Some(frame)).await
         };
@@ -361,14 +379,25 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
     }
 
     async fn write_batch(&mut self, first: Message) -> Result<(), WsError> {
+        self.release(&first);
         self.ws.feed(first.into()).await?;
         for _ in 1..WRITE_BATCH {
             match self.data.try_recv() {
-                Ok(message) => self.ws.feed(message.into()).await?,
+                Ok(message) => {
+                    self.release(&message);
+                    self.ws.feed(message.into()).await?;
+                }
                 Err(_) => break,
             }
         }
         self.ws.flush().await
+    }
+
+    /// Gives back the queue bytes a message held; it now sits in the engine's write buffer,
+    /// which a flush empties before the next batch is taken.
+    fn release(&self, message: &Message) {
+        let cost = self.shared.queue_cost(message.len());
+        self.shared.queue_bytes.add_permits(cost as usize);
     }
 
     /// Sends a ping whose payload is its id; `reply` learns the round-trip time.

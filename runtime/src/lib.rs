@@ -52,11 +52,13 @@ mod controller;
 mod driver;
 mod error;
 mod handlers;
+mod hub;
 mod message;
 pub mod origin;
 mod panic;
 mod serve;
 mod settings;
+mod shutdown;
 #[cfg(feature = "test")]
 pub mod test;
 mod upgrade;
@@ -69,11 +71,13 @@ pub use conn::{Conn, ConnId, Sender, TrySendError};
 pub use controller::Controller;
 pub use error::{ConnError, Error, ErrorKind, PanicError, UpgradeError};
 pub use handlers::{FromBinary, FromJson, FromText, IntoReply, IntoSession, Json};
+pub use hub::{BroadcastReport, Hub, TOO_SLOW_REASON};
 pub use message::{Message, Utf8Bytes};
 pub use origin::{InvalidOriginPattern, OriginAllowList};
 pub use panic::catch_panic;
 pub use serve::{default_on_error, serve_connection};
-pub use settings::Settings;
+pub use settings::{Settings, SlowConsumer};
+pub use shutdown::{Shutdown, ShutdownReport};
 pub use upgrade::{default_upgrade_error_response, handler, route};
 
 /// What `#[ws_controller]` expansions refer to; not a public API.
@@ -81,8 +85,8 @@ pub use upgrade::{default_upgrade_error_response, handler, route};
 pub mod __private {
     pub use crate::{
         catch_panic, handler, is_close_error, origin, route, CloseCode, CloseError, CloseStatus,
-        Conn, ConnError, Controller, Error, FromBinary, FromJson, FromText, IntoReply, IntoSession,
-        Message, OriginAllowList, Settings, UpgradeError,
+        Conn, ConnError, Controller, Error, FromBinary, FromJson, FromText, Hub, IntoReply,
+        IntoSession, Message, OriginAllowList, Settings, UpgradeError,
     };
     pub use axum::extract::FromRequestParts;
     pub use axum::response::Response;

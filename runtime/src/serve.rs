@@ -37,6 +37,11 @@ pub async fn serve_connection<C, S, T>(
 {
     let (conn, ends) = Conn::new(request, subprotocol, peer_addr, settings);
     let sender = conn.sender();
+    // Runs the end hooks (registry removal) when this task ends, however it ends.
+    let _ended = EndGuard(sender.clone());
+    if let Some(hub) = controller.hub() {
+        hub.register(&sender);
+    }
     let span = tracing::debug_span!(
         "ws",
         path = %sender.uri().path(),
@@ -96,6 +101,14 @@ pub fn default_on_error(request: &Parts, error: &Error) {
             None => tracing::error!(path, error = %error, "WebSocket controller panicked"),
         },
         _ => tracing::debug!(path, error = %error, kind = ?error.kind(), "WebSocket peer error"),
+    }
+}
+
+struct EndGuard(crate::Sender);
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        self.0.shared.run_end_hooks();
     }
 }
 

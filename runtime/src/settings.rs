@@ -2,6 +2,22 @@
 
 use std::time::Duration;
 
+/// What a broadcast does for a connection whose outbound queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SlowConsumer {
+    /// Close the connection with 1008 "connection too slow", dropping what it has not been
+    /// sent yet: one slow client never holds back the others, and its memory is freed.
+    #[default]
+    Close,
+    /// Drop the new message for this connection and keep it open (volatile data such as
+    /// positions or prices, where the next update replaces the missed one).
+    DropNewest,
+    /// Wait until the connection has room: the broadcaster slows down to the slowest
+    /// recipient (backpressure for callers that want it).
+    Wait,
+}
+
 /// Settings of a controller's connections. Start from [`Settings::default`] and change what
 /// you need:
 ///
@@ -30,6 +46,12 @@ pub struct Settings {
     /// How many outbound messages may wait in a connection's queue before `send` waits and
     /// `try_send` fails. Default 64.
     pub send_queue: usize,
+    /// How many payload bytes may wait in a connection's queue (a larger message counts as
+    /// this many). Default 1 MiB.
+    pub send_queue_bytes: usize,
+    /// What a [`Hub`](crate::Hub) broadcast does when this connection's queue is full.
+    /// Default [`SlowConsumer::Close`].
+    pub slow_consumer: SlowConsumer,
     /// How long the close handshake may take (writing our close frame and waiting for the
     /// peer's) before the TCP connection is dropped. Default 10 s.
     pub close_timeout: Duration,
@@ -54,6 +76,8 @@ impl Default for Settings {
             read_buffer_size: 4 << 10,
             write_buffer_size: 128 << 10,
             send_queue: 64,
+            send_queue_bytes: 1 << 20,
+            slow_consumer: SlowConsumer::Close,
             close_timeout: Duration::from_secs(10),
             ping_interval: Some(Duration::from_secs(30)),
             idle_timeout: Some(Duration::from_secs(60)),
@@ -85,6 +109,18 @@ impl Settings {
     /// Sets [`Settings::send_queue`].
     pub fn send_queue(mut self, messages: usize) -> Self {
         self.send_queue = messages;
+        self
+    }
+
+    /// Sets [`Settings::send_queue_bytes`].
+    pub fn send_queue_bytes(mut self, bytes: usize) -> Self {
+        self.send_queue_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Settings::slow_consumer`].
+    pub fn slow_consumer(mut self, policy: SlowConsumer) -> Self {
+        self.slow_consumer = policy;
         self
     }
 

@@ -97,6 +97,18 @@ where
         Ok(handshake) => handshake,
         Err((status, reason)) => return refuse(&endpoint, &parts, status, reason),
     };
+    if endpoint
+        .controller
+        .hub()
+        .is_some_and(crate::Hub::is_shutting_down)
+    {
+        return refuse(
+            &endpoint,
+            &parts,
+            StatusCode::SERVICE_UNAVAILABLE,
+            UpgradeError::ShuttingDown,
+        );
+    }
     match catch_sync(|| endpoint.controller.check_origin(&parts)) {
         Ok(true) => {}
         Ok(false) => {
