@@ -645,3 +645,108 @@ pub async fn client_close(ws: &mut Ws, code: u16, reason: &str) -> (u16, String)
     .expect("close");
     expect_close(ws).await
 }
+
+// ---------------------------------------------------------------------------------------
+// A controller made of a closure
+// ---------------------------------------------------------------------------------------
+
+/// One call of the error hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookCall {
+    pub kind: ws_controller::ErrorKind,
+    /// The error's `Display` text.
+    pub message: String,
+    pub backtrace: Option<String>,
+}
+
+/// A controller whose `serve` is a closure; its error hook reports every call (and panics
+/// afterwards when `panic_in_hook` is set).
+pub struct Script<F> {
+    pub settings: ws_controller::Settings,
+    pub serve: F,
+    pub hook: mpsc::UnboundedSender<HookCall>,
+    pub panic_in_hook: bool,
+}
+
+impl<F, Fut> ws_controller::Controller for Script<F>
+where
+    F: Fn(ws_controller::Conn) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), ws_controller::Error>> + Send,
+{
+    type Extract = ();
+
+    fn settings(&self) -> ws_controller::Settings {
+        self.settings.clone()
+    }
+
+    fn serve(
+        &self,
+        conn: ws_controller::Conn,
+        _: (),
+    ) -> impl Future<Output = Result<(), ws_controller::Error>> + Send {
+        (self.serve)(conn)
+    }
+
+    fn on_error(&self, _request: &http::request::Parts, error: &ws_controller::Error) {
+        let _ = self.hook.send(HookCall {
+            kind: error.kind(),
+            message: error.to_string(),
+            backtrace: error.backtrace().map(str::to_owned),
+        });
+        if self.panic_in_hook {
+            panic!("the error hook panicked");
+        }
+    }
+}
+
+/// A running server for a [`Script`] at `/ws`.
+pub struct ScriptServer {
+    pub addr: SocketAddr,
+    /// The error hook's calls.
+    pub hook: mpsc::UnboundedReceiver<HookCall>,
+    /// One `()` per request once it is entirely finished (see [`with_done_signal`]).
+    pub done: mpsc::UnboundedReceiver<()>,
+}
+
+impl ScriptServer {
+    /// Waits until a connection is entirely finished, then returns the hook calls made for
+    /// it so far.
+    pub async fn finished(&mut self) -> Vec<HookCall> {
+        next_event(&mut self.done).await;
+        let mut calls = Vec::new();
+        while let Ok(call) = self.hook.try_recv() {
+            calls.push(call);
+        }
+        calls
+    }
+}
+
+/// Serves a [`Script`] with `settings` and `serve` at `/ws`.
+pub async fn serve_script<F, Fut>(settings: ws_controller::Settings, serve: F) -> ScriptServer
+where
+    F: Fn(ws_controller::Conn) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), ws_controller::Error>> + Send + 'static,
+{
+    serve_script_with(settings, false, serve).await
+}
+
+pub async fn serve_script_with<F, Fut>(
+    settings: ws_controller::Settings,
+    panic_in_hook: bool,
+    serve: F,
+) -> ScriptServer
+where
+    F: Fn(ws_controller::Conn) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), ws_controller::Error>> + Send + 'static,
+{
+    let (hook_tx, hook) = mpsc::unbounded_channel();
+    let script = Script {
+        settings,
+        serve,
+        hook: hook_tx,
+        panic_in_hook,
+    };
+    let (router, done) = with_done_signal(ws_controller::route("/ws", script));
+    let addr = spawn_server(router).await;
+    ScriptServer { addr, hook, done }
+}
