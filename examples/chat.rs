@@ -1,0 +1,133 @@
+//! A chat server with rooms: `/chat/{room}?name=alice`, and a page at `/` to try it.
+//!
+//! ```text
+//! ADDR=127.0.0.1:3000 cargo run --example chat
+//! ```
+//!
+//! Open <http://127.0.0.1:3000/> in two browser tabs, pick names, and talk. Any WebSocket
+//! client can join: connect to `ws://127.0.0.1:3000/chat/lobby?name=bob`, send text, and
+//! receive JSON events:
+//!
+//! ```text
+//! {"type":"join","name":"bob"}
+//! {"type":"message","name":"bob","text":"hello"}
+//! {"type":"leave","name":"bob"}
+//! ```
+//!
+//! Ctrl-C or SIGTERM shuts down gracefully: every client gets what was queued for it, then a
+//! 1001 close frame, before the process exits.
+
+use axum::extract::{Path, Query};
+use axum::response::Html;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use ws_controller::{Conn, Controller, Error, Hub, Shutdown};
+
+struct Chat {
+    hub: Hub,
+}
+
+#[derive(Deserialize)]
+struct Join {
+    name: String,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Event<'a> {
+    Join { name: &'a str },
+    Message { name: &'a str, text: &'a str },
+    Leave { name: &'a str },
+}
+
+impl Controller for Chat {
+    // Extracted before the upgrade: a missing `name` is a 400, and no socket is opened.
+    type Extract = (Path<String>, Query<Join>);
+
+    fn hub(&self) -> Option<&Hub> {
+        Some(&self.hub)
+    }
+
+    async fn serve(
+        &self,
+        mut conn: Conn,
+        (Path(room), Query(join)): Self::Extract,
+    ) -> Result<(), Error> {
+        let name = join.name.trim().chars().take(32).collect::<String>();
+        let name = if name.is_empty() {
+            "anonymous".to_owned()
+        } else {
+            name
+        };
+        self.hub.join(conn.id(), &room);
+        self.hub
+            .broadcast_room(&room, json(&Event::Join { name: &name })?)
+            .await;
+        let result = async {
+            loop {
+                let message = conn.recv().await?;
+                let Some(text) = message.as_text() else {
+                    continue;
+                };
+                let event = Event::Message { name: &name, text };
+                self.hub.broadcast_room(&room, json(&event)?).await;
+            }
+        }
+        .await;
+        self.hub.leave(conn.id(), &room);
+        self.hub
+            .broadcast_room(&room, json(&Event::Leave { name: &name })?)
+            .await;
+        result
+    }
+}
+
+/// Encodes an event once; the hub shares the bytes among the room's members.
+fn json(event: &Event<'_>) -> Result<String, Error> {
+    Ok(serde_json::to_string(event)?)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let hub = Hub::new();
+    let app = axum::Router::new()
+        .route("/", get(|| async { Html(include_str!("chat.html")) }))
+        .merge(ws_controller::route(
+            "/chat/{room}",
+            Chat { hub: hub.clone() },
+        ));
+
+    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    tracing::info!("chat on http://{}/", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(hub.graceful(shutdown_signal(), Shutdown::default()))
+        .await
+}
