@@ -79,6 +79,13 @@ pub use serve::{default_on_error, serve_connection};
 pub use settings::{Settings, SlowConsumer};
 pub use shutdown::{Shutdown, ShutdownReport};
 pub use upgrade::{default_upgrade_error_response, handler, route};
+pub use ws_controller_macros::ws_controller;
+
+/// Runs the `#[ws_controller]` documentation's examples as doctests of this crate, which has
+/// the dependencies they use (the macro crate cannot depend on this one).
+#[cfg(doctest)]
+#[doc = include_str!("../../macros/src/ws_controller.md")]
+pub struct WsControllerDoctests;
 
 /// What `#[ws_controller]` expansions refer to; not a public API.
 #[doc(hidden)]
@@ -89,10 +96,73 @@ pub mod __private {
         IntoSession, Message, OriginAllowList, Settings, UpgradeError,
     };
     pub use axum::extract::FromRequestParts;
-    pub use axum::response::Response;
+    pub use axum::response::{IntoResponse, Response};
     pub use axum::routing::MethodRouter;
     pub use axum::Router;
     pub use http::request::Parts;
     pub use http::{HeaderMap, StatusCode};
     pub use std::time::Duration;
+
+
+    /// What a `#[serve]` method or an `#[on_close]` handler may return.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be returned from this handler",
+        label = "return `()` or `Result<(), E>`",
+        note = "`E` must convert into `ws_controller::Error` (any `std::error::Error + Send + Sync + 'static` does)"
+    )]
+    pub trait IntoOutcome {
+        /// The outcome for the serve driver.
+        fn into_outcome(self) -> Result<(), Error>;
+    }
+
+    impl IntoOutcome for () {
+        fn into_outcome(self) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+
+    impl<E: Into<Error>> IntoOutcome for Result<(), E> {
+        fn into_outcome(self) -> Result<(), Error> {
+            self.map_err(Into::into)
+        }
+    }
+
+    /// What a `#[check_origin]` hook returns.
+    #[diagnostic::on_unimplemented(
+        message = "a `#[check_origin]` hook must return `bool`, not `{Self}`",
+        label = "return `bool` here: `true` accepts the origin"
+    )]
+    pub trait CheckOriginOutput {
+        /// The decision.
+        fn into_bool(self) -> bool;
+    }
+
+    impl CheckOriginOutput for bool {
+        fn into_bool(self) -> bool {
+            self
+        }
+    }
+
+    /// What an `#[upgrade_headers]` hook returns.
+    #[diagnostic::on_unimplemented(
+        message = "an `#[upgrade_headers]` hook must return `HeaderMap`, not `{Self}`",
+        label = "return `http::HeaderMap` here"
+    )]
+    pub trait UpgradeHeadersOutput {
+        /// The headers.
+        fn into_headers(self) -> HeaderMap;
+    }
+
+    impl UpgradeHeadersOutput for HeaderMap {
+        fn into_headers(self) -> HeaderMap {
+            self
+        }
+    }
+
+    /// Calls `controller`'s error hook, containing a panic in it, as the serve driver does.
+    pub fn report_error<C: Controller<S>, S>(controller: &C, request: &Parts, error: &Error) {
+        if let Err(message) = crate::panic::catch_sync(|| controller.on_error(request, error)) {
+            tracing::error!(panic = %message, "error hook panicked");
+        }
+    }
 }

@@ -1,0 +1,343 @@
+//! Parses the attribute's arguments (`path = "/chat/{room}", origin = [..], ...`) into [`Args`].
+//!
+//! This step checks the *shape* of each value (a string literal where a string is expected, a
+//! list where a list is expected) and reports unknown and repeated keys. What a value means
+//! (a valid route, a valid origin pattern, a positive size) is checked in `valid.rs`.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprArray, ExprLit, Ident, Lit, LitBool, LitInt, LitStr, Token};
+
+use crate::valid::{did_you_mean, Errors};
+
+/// Every key the attribute accepts, in the order the documentation lists them.
+pub const KEYS: &[&str] = &[
+    "path",
+    "origin",
+    "subprotocols",
+    "max_message_size",
+    "read_buffer_size",
+    "write_buffer_size",
+    "send_queue",
+    "close_timeout",
+    "ping_interval",
+    "idle_timeout",
+    "debug",
+];
+
+/// The parsed attribute arguments. Every field is `None` when its key was not given.
+#[derive(Default)]
+pub struct Args {
+    pub path: Option<LitStr>,
+    pub origin: Option<Keyed<OriginArg>>,
+    pub subprotocols: Option<Keyed<List>>,
+    pub max_message_size: Option<Keyed<LitInt>>,
+    pub read_buffer_size: Option<Keyed<LitInt>>,
+    pub write_buffer_size: Option<Keyed<LitInt>>,
+    pub send_queue: Option<Keyed<LitInt>>,
+    pub close_timeout: Option<Keyed<LitStr>>,
+    pub ping_interval: Option<Keyed<DurationArg>>,
+    pub idle_timeout: Option<Keyed<DurationArg>>,
+    pub debug: Option<LitBool>,
+}
+
+/// A value together with the key that introduced it (for spans in later errors).
+pub struct Keyed<T> {
+    pub key: Ident,
+    pub value: T,
+}
+
+/// A bracketed list of string literals, `["a", "b"]`.
+pub struct List {
+    pub span: Span,
+    pub items: Vec<LitStr>,
+}
+
+/// The `origin = ...` policy.
+pub enum OriginArg {
+    /// `origin = same_host` (the default, written out).
+    SameHost,
+    /// `origin = any`: no check at all.
+    Any,
+    /// `origin = ["https://example.com", "https://*.example.com"]`.
+    List(List),
+    /// `origin = my_check`: a function `fn(&Parts) -> bool`.
+    Fn(syn::Path),
+}
+
+/// `ping_interval` / `idle_timeout`: a duration string, or `off`.
+pub enum DurationArg {
+    Lit(LitStr),
+    Off,
+}
+
+/// One `key = value` entry, before the key is interpreted.
+struct Entry {
+    key: Ident,
+    value: Option<Expr>,
+}
+
+impl Parse for Entry {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let key: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+        if input.peek(Token![=]) {
+            input.parse::<Token![=]>()?;
+            let value: Expr = input.parse()?;
+            Ok(Self {
+                key,
+                value: Some(value),
+            })
+        } else {
+            Ok(Self { key, value: None })
+        }
+    }
+}
+
+impl Args {
+    /// Parses the arguments, pushing every problem into `errors` and keeping what is usable.
+    pub fn parse(tokens: TokenStream, errors: &mut Errors) -> Self {
+        let mut args = Args::default();
+        let entries = match Punctuated::<Entry, Token![,]>::parse_terminated.parse2(tokens) {
+            Ok(entries) => entries,
+            Err(err) => {
+                errors.push(syn::Error::new(
+                    err.span(),
+                    format!(
+                        "{err}; the arguments are `key = value` pairs separated by commas, \
+                         e.g. `#[ws_controller(path = \"/chat\", debug = true)]`"
+                    ),
+                ));
+                return args;
+            }
+        };
+        for entry in entries {
+            args.entry(entry, errors);
+        }
+        args
+    }
+
+    fn entry(&mut self, entry: Entry, errors: &mut Errors) {
+        let key = entry.key;
+        let name = key.to_string();
+        let Some(value) = entry.value else {
+            let example = match name.as_str() {
+                "debug" => "`debug = true`".to_owned(),
+                _ if KEYS.contains(&name.as_str()) => format!("`{name} = ...`"),
+                _ => "`key = value`".to_owned(),
+            };
+            errors.push(syn::Error::new(
+                key.span(),
+                format!("expected `=` and a value after `{name}`: write {example}"),
+            ));
+            return;
+        };
+        macro_rules! set {
+            ($field:ident, $parse:expr) => {{
+                if self.$field.is_some() {
+                    errors.push(duplicate(&key));
+                } else {
+                    match $parse {
+                        Ok(v) => self.$field = Some(v),
+                        Err(e) => errors.push(e),
+                    }
+                }
+            }};
+        }
+        match name.as_str() {
+            "path" => set!(path, string(&value, "path", "\"/chat/{room}\"")),
+            "origin" => set!(
+                origin,
+                origin(&value).map(|value| Keyed {
+                    key: key.clone(),
+                    value
+                })
+            ),
+            "subprotocols" => set!(
+                subprotocols,
+                list(&value, "subprotocols", "[\"chat.v2\", \"chat.v1\"]").map(|value| Keyed {
+                    key: key.clone(),
+                    value
+                })
+            ),
+            "max_message_size" | "read_buffer_size" | "write_buffer_size" | "send_queue" => {
+                let parsed = int(&value, &name).map(|value| Keyed {
+                    key: key.clone(),
+                    value,
+                });
+                match name.as_str() {
+                    "max_message_size" => set!(max_message_size, parsed),
+                    "read_buffer_size" => set!(read_buffer_size, parsed),
+                    "write_buffer_size" => set!(write_buffer_size, parsed),
+                    _ => set!(send_queue, parsed),
+                }
+            }
+            "close_timeout" => set!(
+                close_timeout,
+                string(&value, "close_timeout", "\"10s\"").map(|value| Keyed {
+                    key: key.clone(),
+                    value
+                })
+            ),
+            "ping_interval" | "idle_timeout" => {
+                let parsed = duration_or_off(&value, &name).map(|value| Keyed {
+                    key: key.clone(),
+                    value,
+                });
+                if name == "ping_interval" {
+                    set!(ping_interval, parsed)
+                } else {
+                    set!(idle_timeout, parsed)
+                }
+            }
+            "debug" => set!(debug, boolean(&value)),
+            _ => errors.push(unknown_key(&key)),
+        }
+    }
+}
+
+fn duplicate(key: &Ident) -> syn::Error {
+    syn::Error::new(
+        key.span(),
+        format!("duplicate key `{key}`: it was already given; remove one of them"),
+    )
+}
+
+fn unknown_key(key: &Ident) -> syn::Error {
+    let name = key.to_string();
+    let hint = match did_you_mean(&name, KEYS) {
+        Some(close) => format!("did you mean `{close}`? "),
+        None => String::new(),
+    };
+    syn::Error::new(
+        key.span(),
+        format!(
+            "unknown key `{name}`; {hint}the keys are: {}",
+            KEYS.iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+}
+
+fn lit(value: &Expr) -> Option<&Lit> {
+    match value {
+        Expr::Lit(ExprLit { lit, attrs }) if attrs.is_empty() => Some(lit),
+        Expr::Group(group) => lit(&group.expr),
+        _ => None,
+    }
+}
+
+fn string(value: &Expr, key: &str, example: &str) -> syn::Result<LitStr> {
+    match lit(value) {
+        Some(Lit::Str(s)) => Ok(s.clone()),
+        _ => Err(syn::Error::new(
+            value.span(),
+            format!(
+                "`{key}` must be a string literal (it is checked at compile time), \
+                 e.g. `{key} = {example}`"
+            ),
+        )),
+    }
+}
+
+fn int(value: &Expr, key: &str) -> syn::Result<LitInt> {
+    match lit(value) {
+        Some(Lit::Int(i)) => Ok(i.clone()),
+        _ => Err(syn::Error::new(
+            value.span(),
+            format!(
+                "`{key}` must be an integer literal, e.g. `{key} = 65536` or `{key} = 1_048_576`"
+            ),
+        )),
+    }
+}
+
+fn boolean(value: &Expr) -> syn::Result<LitBool> {
+    match lit(value) {
+        Some(Lit::Bool(b)) => Ok(b.clone()),
+        _ => Err(syn::Error::new(
+            value.span(),
+            "`debug` must be `true` or `false`",
+        )),
+    }
+}
+
+fn list(value: &Expr, key: &str, example: &str) -> syn::Result<List> {
+    let Expr::Array(ExprArray { elems, .. }) = value else {
+        return Err(syn::Error::new(
+            value.span(),
+            format!("`{key}` must be a list of string literals, e.g. `{key} = {example}`"),
+        ));
+    };
+    let mut errors = Errors::default();
+    let mut items = Vec::new();
+    for elem in elems {
+        match lit(elem) {
+            Some(Lit::Str(s)) => items.push(s.clone()),
+            _ => errors.push(syn::Error::new(
+                elem.span(),
+                format!("`{key}` entries must be string literals, e.g. `{key} = {example}`"),
+            )),
+        }
+    }
+    errors.finish()?;
+    Ok(List {
+        span: value.span(),
+        items,
+    })
+}
+
+fn single_ident(value: &Expr) -> Option<&Ident> {
+    match value {
+        Expr::Path(p) if p.attrs.is_empty() && p.qself.is_none() => p.path.get_ident(),
+        _ => None,
+    }
+}
+
+fn origin(value: &Expr) -> syn::Result<OriginArg> {
+    if let Some(ident) = single_ident(value) {
+        if ident == "same_host" {
+            return Ok(OriginArg::SameHost);
+        }
+        if ident == "any" {
+            return Ok(OriginArg::Any);
+        }
+    }
+    match value {
+        Expr::Array(_) => list(
+            value,
+            "origin",
+            "[\"https://example.com\", \"https://*.example.com\"]",
+        )
+        .map(OriginArg::List),
+        Expr::Path(p) if p.attrs.is_empty() && p.qself.is_none() => {
+            Ok(OriginArg::Fn(p.path.clone()))
+        }
+        _ => Err(syn::Error::new(
+            value.span(),
+            "`origin` must be `same_host` (the default), `any`, a list of patterns like \
+             `[\"https://example.com\", \"https://*.example.com\"]`, or the path of a \
+             function `fn(&http::request::Parts) -> bool`",
+        )),
+    }
+}
+
+fn duration_or_off(value: &Expr, key: &str) -> syn::Result<DurationArg> {
+    if let Some(ident) = single_ident(value) {
+        if ident == "off" {
+            return Ok(DurationArg::Off);
+        }
+    }
+    match lit(value) {
+        Some(Lit::Str(s)) => Ok(DurationArg::Lit(s.clone())),
+        _ => Err(syn::Error::new(
+            value.span(),
+            format!(
+                "`{key}` must be a duration string like `\"30s\"`, `\"500ms\"`, `\"2m\"`, or `off`"
+            ),
+        )),
+    }
+}
