@@ -101,7 +101,7 @@ pub enum Origin {
 }
 
 pub enum Style {
-    Serve(ServeFn),
+    Serve(Box<ServeFn>),
     Handlers(Box<Handlers>),
 }
 
@@ -273,7 +273,7 @@ pub fn validate(args: &Args, controller: &Controller, errors: &mut Errors) -> Op
     }
 
     let style = match serve {
-        Some(serve) => serve_fn(serve, errors).map(Style::Serve),
+        Some(serve) => serve_fn(serve, errors).map(|s| Style::Serve(Box::new(s))),
         None => {
             let mut out = Handlers::default();
             if let Some(h) = find(Kind::Open) {
