@@ -127,7 +127,7 @@ async fn main() -> std::io::Result<()> {
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     tracing::info!("chat on http://{}/", listener.local_addr()?);
-    axum::serve(listener, app)
+    ws_controller::serve(listener, app)
         .with_graceful_shutdown(hub.graceful(shutdown_signal(), Shutdown::default()))
         .await
 }

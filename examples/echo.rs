@@ -39,5 +39,5 @@ async fn main() -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     tracing::info!("echo listening on ws://{}/echo", listener.local_addr()?);
     let app = ws_controller::route("/echo", Echo);
-    axum::serve(listener, app).await
+    ws_controller::serve(listener, app).await
 }

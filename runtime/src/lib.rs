@@ -24,7 +24,7 @@
 //! # async fn run() -> std::io::Result<()> {
 //! let app = ws_controller::route("/echo", Echo);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, app).await
+//! ws_controller::serve(listener, app).await
 //! # }
 //! ```
 //!
@@ -57,6 +57,7 @@ mod message;
 pub mod origin;
 mod panic;
 mod serve;
+mod server;
 mod settings;
 mod shutdown;
 #[cfg(feature = "test")]
@@ -76,6 +77,7 @@ pub use message::{Message, Utf8Bytes};
 pub use origin::{InvalidOriginPattern, OriginAllowList};
 pub use panic::catch_panic;
 pub use serve::{default_on_error, serve_connection};
+pub use server::{serve, Server, DEFAULT_HANDSHAKE_TIMEOUT};
 pub use settings::{Settings, SlowConsumer};
 pub use shutdown::{Shutdown, ShutdownReport};
 pub use upgrade::{default_upgrade_error_response, handler, route};
@@ -102,7 +104,6 @@ pub mod __private {
     pub use http::request::Parts;
     pub use http::{HeaderMap, StatusCode};
     pub use std::time::Duration;
-
 
     /// What a `#[serve]` method or an `#[on_close]` handler may return.
     #[diagnostic::on_unimplemented(

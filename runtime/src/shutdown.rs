@@ -104,14 +104,15 @@ impl Hub {
         report
     }
 
-    /// A future for `axum::serve(..).with_graceful_shutdown(..)`: waits for `signal`, shuts
-    /// the connections down with `options`, then resolves so axum stops too.
+    /// A future for `with_graceful_shutdown` ([`serve`](crate::serve)'s or `axum::serve`'s):
+    /// waits for `signal`, shuts the connections down with `options`, then resolves so the
+    /// HTTP server stops too.
     ///
     /// ```no_run
     /// # async fn run(app: axum::Router, hub: ws_controller::Hub) -> std::io::Result<()> {
     /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     /// let signal = async { tokio::signal::ctrl_c().await.ok(); };
-    /// axum::serve(listener, app)
+    /// ws_controller::serve(listener, app)
     ///     .with_graceful_shutdown(hub.graceful(signal, ws_controller::Shutdown::default()))
     ///     .await
     /// # }

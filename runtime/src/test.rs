@@ -111,14 +111,13 @@ impl TestServer {
         }
     }
 
-    /// Serves `app` on a real socket on 127.0.0.1 (any free port), with connect info so
-    /// `Conn::peer_addr` is set.
+    /// Serves `app` with [`serve`](crate::serve) on a real socket on 127.0.0.1 (any free
+    /// port); `Conn::peer_addr` is set.
     pub async fn bind(app: Router) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
         let task = tokio::spawn(async move {
-            if let Err(err) = axum::serve(listener, service).await {
+            if let Err(err) = crate::serve(listener, app).await {
                 tracing::error!(error = %err, "test server failed");
             }
         });
