@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 use ws_controller::{
     CloseCode, CloseError, CloseStatus, Conn, ConnError, Error, ErrorKind, Message, Settings,
     INTERNAL_ERROR_REASON, NORMAL_CLOSURE_REASON,
@@ -21,6 +22,11 @@ fn code(n: u16) -> CloseCode {
 /// Settings that keep background pings out of raw-frame tests.
 fn quiet() -> Settings {
     Settings::default().ping_interval(None).idle_timeout(None)
+}
+
+/// [`quiet`] with a short close timeout, for tests that never answer a close frame.
+fn failing() -> Settings {
+    quiet().close_timeout(Duration::from_millis(300))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -536,7 +542,7 @@ async fn fragmented_message_over_the_limit_is_1009() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_utf8_text_is_1007() {
     let (tx, mut errors) = mpsc::unbounded_channel();
-    let server = serve_script(quiet(), reporting_echo(tx)).await;
+    let server = serve_script(failing(), reporting_echo(tx)).await;
     let (_, mut raw) = raw_upgrade(server.addr, &Req::upgrade("/ws")).await;
     // A character split across fragments is valid.
     let euro = "€".as_bytes();
@@ -549,9 +555,11 @@ async fn invalid_utf8_text_is_1007() {
     // A lone continuation byte is not.
     raw.send_frame(&client_frame(OP_TEXT, &[b'o', b'k', 0x80]))
         .await;
-    assert_eq!(raw.expect_close().await, (1007, "Invalid UTF-8".into()));
-    raw.send_close(1007, "").await;
-    raw.expect_eof().await;
+    // Failing the connection: the close frame, then TCP closes without our reply being
+    // needed (the short close timeout bounds the wait if the server did wait for it).
+    let frames = raw.read_until_eof().await;
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0].close(), (1007, "Invalid UTF-8".into()));
     assert!(matches!(
         next_event(&mut errors).await,
         ConnError::InvalidUtf8
@@ -605,18 +613,16 @@ async fn protocol_violations_are_1002() {
     ];
     for (name, frames) in violations {
         let (tx, mut errors) = mpsc::unbounded_channel();
-        let server = serve_script(quiet(), reporting_echo(tx)).await;
+        let server = serve_script(failing(), reporting_echo(tx)).await;
         let (_, mut raw) = raw_upgrade(server.addr, &Req::upgrade("/ws")).await;
         for bytes in &frames {
             raw.send_frame(bytes).await;
         }
-        assert_eq!(
-            raw.expect_close().await,
-            (1002, "Protocol error".into()),
-            "{name}"
-        );
-        raw.send_close(1002, "").await;
-        raw.expect_eof().await;
+        // A close frame, then TCP closes; no reply is sent (RFC 6455 §7.1.7: a failed
+        // connection processes no more data).
+        let frames = raw.read_until_eof().await;
+        assert_eq!(frames.len(), 1, "{name}: {frames:?}");
+        assert_eq!(frames[0].close(), (1002, "Protocol error".into()), "{name}");
         match next_event(&mut errors).await {
             ConnError::Protocol(_) => {}
             other => panic!("{name}: expected Protocol, got {other:?}"),
@@ -643,4 +649,78 @@ async fn violations_reach_the_error_hook_as_peer_violations() {
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0].kind, ErrorKind::PeerViolation);
     assert_eq!(calls[0].message, "message exceeds the 16-byte limit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_before_the_peer_close_are_delivered_first() {
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let server = serve_script(quiet(), move |mut conn: Conn| {
+        let tx = tx.clone();
+        async move {
+            // Let everything arrive before reading.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            loop {
+                match conn.recv().await {
+                    Ok(message) => {
+                        let _ = tx.send(Ok(message));
+                    }
+                    Err(err) => {
+                        let _ = tx.send(Err(err.to_string()));
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    let (_, mut raw) = raw_upgrade(server.addr, &Req::upgrade("/ws")).await;
+    let mut burst = client_frame(OP_TEXT, b"one");
+    burst.extend(client_frame(OP_BINARY, b"two"));
+    burst.extend(client_frame(OP_CLOSE, &close_payload(1000, "after two")));
+    raw.write(&burst).await;
+    assert_eq!(next_event(&mut events).await, Ok(Message::text("one")));
+    assert_eq!(
+        next_event(&mut events).await,
+        Ok(Message::binary(b"two".to_vec()))
+    );
+    assert_eq!(
+        next_event(&mut events).await,
+        Err("connection closed with 1000: after two".into())
+    );
+    assert_eq!(raw.expect_close().await, (1000, "after two".into()));
+    raw.expect_eof().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_limit_applies_to_received_messages_only() {
+    let server = serve_script(quiet().max_message_size(1024), |conn: Conn| async move {
+        conn.send_binary(vec![9u8; 10_000]).await?;
+        conn.close_normal().await;
+        Ok(())
+    })
+    .await;
+    let mut ws = connect(server.addr, "/ws").await;
+    assert_eq!(recv(&mut ws).await, WsMessage::binary(vec![9u8; 10_000]));
+    assert_eq!(
+        expect_close(&mut ws).await,
+        (1000, "Server closed connection".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_close_reason_that_is_not_utf8_fails_the_connection() {
+    let (tx, mut errors) = mpsc::unbounded_channel();
+    let server = serve_script(failing(), reporting_echo(tx)).await;
+    let (_, mut raw) = raw_upgrade(server.addr, &Req::upgrade("/ws")).await;
+    let mut payload = 1000u16.to_be_bytes().to_vec();
+    payload.extend_from_slice(&[b'o', 0xff]);
+    raw.send_frame(&client_frame(OP_CLOSE, &payload)).await;
+    // Failing the connection (RFC 6455 §7.1.7): a close frame, then TCP is closed.
+    let frames = raw.read_until_eof().await;
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0].close(), (1007, "Invalid UTF-8".into()));
+    assert!(matches!(
+        next_event(&mut errors).await,
+        ConnError::InvalidUtf8
+    ));
 }
