@@ -724,3 +724,41 @@ async fn peer_close_reason_that_is_not_utf8_fails_the_connection() {
         ConnError::InvalidUtf8
     ));
 }
+
+/// A `send` waiting for room in the outbound queue (the peer stopped reading) must fail, not
+/// wait forever, once the peer vanishes: otherwise `serve` never returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_blocked_on_a_full_queue_fails_when_the_peer_vanishes() {
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let settings = failing().send_queue_bytes(256 << 10);
+    let server = serve_script(settings, move |conn: Conn| {
+        let tx = tx.clone();
+        async move {
+            let chunk = bytes::Bytes::from(vec![1u8; 64 << 10]);
+            let mut sent = 0usize;
+            let err = loop {
+                match conn.send_binary(chunk.clone()).await {
+                    Ok(()) => sent += 1,
+                    Err(err) => break err,
+                }
+                if sent % 8 == 0 {
+                    let _ = tx.send(format!("sent {sent}"));
+                }
+            };
+            let _ = tx.send(format!("send failed: {err}"));
+            Ok(())
+        }
+    })
+    .await;
+    let (_, raw) = raw_upgrade(server.addr, &Req::upgrade("/ws")).await;
+    // Wait until the server is stuck: no progress for 300 ms.
+    loop {
+        match tokio::time::timeout(Duration::from_millis(300), next_event(&mut events)).await {
+            Ok(progress) => assert!(progress.starts_with("sent "), "{progress}"),
+            Err(_) => break,
+        }
+    }
+    drop(raw);
+    let outcome = next_event(&mut events).await;
+    assert_eq!(outcome, "send failed: connection closed with 1006");
+}

@@ -84,6 +84,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         let status = self.run_loop(&inbound).await;
         // Publish the status before the reader sees its queue end, so `recv` reports it.
         let _ = self.closed.send(Some(status.clone()));
+        // Nothing more will be written: wake senders waiting for queue room so they fail
+        // instead of waiting forever.
+        self.shared.queue_bytes.close();
         drop(inbound);
         status
     }
