@@ -4,9 +4,8 @@
 //! Marker attributes (`#[on_text]`, ...) are removed from the methods here so the impl can be
 //! emitted again unchanged otherwise (doc comments, `#[allow]`, `#[tracing::instrument]` stay).
 
-use proc_macro2::Span;
 use syn::spanned::Spanned;
-use syn::{Attribute, FnArg, Ident, ImplItem, ImplItemFn, Item, ItemImpl, Pat, Signature, Type};
+use syn::{Attribute, FnArg, Ident, ImplItem, ImplItemFn, Item, ItemImpl, Signature, Type};
 
 use crate::valid::{did_you_mean, Errors};
 
@@ -81,18 +80,10 @@ pub enum Shape {
 
 /// A typed (non-receiver) parameter.
 pub struct Param {
-    pub pat: Pat,
+    /// The whole `pat: Type`, for error spans.
+    pub arg: syn::PatType,
     pub ty: Type,
     pub shape: Shape,
-}
-
-impl Param {
-    pub fn span(&self) -> Span {
-        self.pat
-            .span()
-            .join(self.ty.span())
-            .unwrap_or_else(|| self.ty.span())
-    }
 }
 
 /// How the method takes `self`.
@@ -112,7 +103,7 @@ pub struct Handler {
     /// The marker attribute's name, for spans.
     pub marker: Ident,
     pub sig: Signature,
-    pub receiver: Option<(Receiver, Span)>,
+    pub receiver: Option<(Receiver, syn::Receiver)>,
     pub params: Vec<Param>,
 }
 
@@ -162,9 +153,8 @@ pub fn parse(item: Item, errors: &mut Errors) -> syn::Result<Controller> {
         }
     };
     if let Some((_, path, for_token)) = &item.trait_ {
-        let span = path.span().join(for_token.span).unwrap_or(path.span());
-        return Err(syn::Error::new(
-            span,
+        return Err(syn::Error::new_spanned(
+            quote::quote!(#path #for_token),
             format!(
                 "`#[ws_controller]` does not go on a trait impl: it writes the \
                  `Controller` impl itself; {HOW}"
@@ -223,13 +213,15 @@ fn take_markers(method: &mut ImplItemFn, errors: &mut Errors) -> Option<Handler>
     let mut kept = Vec::with_capacity(method.attrs.len());
     for attr in std::mem::take(&mut method.attrs) {
         let Some((kind, ident)) = marker_kind(&attr) else {
-            check_misspelling(&attr, errors);
-            kept.push(attr);
+            // A reported misspelling is dropped, so the compiler does not report it again.
+            if !misspelled(&attr, errors) {
+                kept.push(attr);
+            }
             continue;
         };
         if !matches!(attr.meta, syn::Meta::Path(_)) {
-            errors.push(syn::Error::new(
-                attr.meta.span(),
+            errors.push(syn::Error::new_spanned(
+                &attr.meta,
                 format!(
                     "`#[{}]` takes no arguments: write `#[{}]`",
                     kind.name(),
@@ -263,7 +255,7 @@ fn take_markers(method: &mut ImplItemFn, errors: &mut Errors) -> Option<Handler>
                     (Some(_), Some(_), None) => Receiver::Mut,
                     _ => Receiver::Other,
                 };
-                receiver = Some((shape, r.span()));
+                receiver = Some((shape, r.clone()));
             }
             FnArg::Typed(t) => {
                 let shape = match &*t.ty {
@@ -272,7 +264,7 @@ fn take_markers(method: &mut ImplItemFn, errors: &mut Errors) -> Option<Handler>
                     _ => Shape::Value,
                 };
                 params.push(Param {
-                    pat: (*t.pat).clone(),
+                    arg: t.clone(),
                     ty: (*t.ty).clone(),
                     shape,
                 });
@@ -290,9 +282,9 @@ fn take_markers(method: &mut ImplItemFn, errors: &mut Errors) -> Option<Handler>
 
 /// `#[on_txt]` → "did you mean `on_text`?". Attributes that are far from every marker (and
 /// paths like `#[tracing::instrument]`) are someone else's and left alone.
-fn check_misspelling(attr: &Attribute, errors: &mut Errors) {
+fn misspelled(attr: &Attribute, errors: &mut Errors) -> bool {
     let Some(ident) = attr.path().get_ident() else {
-        return;
+        return false;
     };
     let name = ident.to_string();
     let names = marker_names();
@@ -305,6 +297,7 @@ fn check_misspelling(attr: &Attribute, errors: &mut Errors) {
                 list(&names)
             ),
         ));
+        true
     } else if name.starts_with("on_") {
         errors.push(syn::Error::new(
             ident.span(),
@@ -313,6 +306,9 @@ fn check_misspelling(attr: &Attribute, errors: &mut Errors) {
                 list(&names)
             ),
         ));
+        true
+    } else {
+        false
     }
 }
 

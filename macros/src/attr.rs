@@ -4,10 +4,9 @@
 //! list where a list is expected) and reports unknown and repeated keys. What a value means
 //! (a valid route, a valid origin pattern, a positive size) is checked in `valid.rs`.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
-use syn::spanned::Spanned;
 use syn::{Expr, ExprArray, ExprLit, Ident, Lit, LitBool, LitInt, LitStr, Token};
 
 use crate::valid::{did_you_mean, Errors};
@@ -30,6 +29,8 @@ pub const KEYS: &[&str] = &[
 /// The parsed attribute arguments. Every field is `None` when its key was not given.
 #[derive(Default)]
 pub struct Args {
+    /// True when a `path` key was given, even with an unusable value.
+    pub path_given: bool,
     pub path: Option<LitStr>,
     pub origin: Option<Keyed<OriginArg>>,
     pub subprotocols: Option<Keyed<List>>,
@@ -51,7 +52,8 @@ pub struct Keyed<T> {
 
 /// A bracketed list of string literals, `["a", "b"]`.
 pub struct List {
-    pub span: Span,
+    /// The list as written, for error spans.
+    pub tokens: TokenStream,
     pub items: Vec<LitStr>,
 }
 
@@ -146,7 +148,18 @@ impl Args {
             }};
         }
         match name.as_str() {
-            "path" => set!(path, string(&value, "path", "\"/chat/{room}\"")),
+            "path" => {
+                let duplicated = self.path_given;
+                self.path_given = true;
+                if duplicated {
+                    errors.push(duplicate(&key));
+                } else {
+                    match string(&value, "path", "\"/chat/{room}\"") {
+                        Ok(path) => self.path = Some(path),
+                        Err(err) => errors.push(err),
+                    }
+                }
+            }
             "origin" => set!(
                 origin,
                 origin(&value).map(|value| Keyed {
@@ -233,8 +246,8 @@ fn lit(value: &Expr) -> Option<&Lit> {
 fn string(value: &Expr, key: &str, example: &str) -> syn::Result<LitStr> {
     match lit(value) {
         Some(Lit::Str(s)) => Ok(s.clone()),
-        _ => Err(syn::Error::new(
-            value.span(),
+        _ => Err(syn::Error::new_spanned(
+            value,
             format!(
                 "`{key}` must be a string literal (it is checked at compile time), \
                  e.g. `{key} = {example}`"
@@ -246,8 +259,8 @@ fn string(value: &Expr, key: &str, example: &str) -> syn::Result<LitStr> {
 fn int(value: &Expr, key: &str) -> syn::Result<LitInt> {
     match lit(value) {
         Some(Lit::Int(i)) => Ok(i.clone()),
-        _ => Err(syn::Error::new(
-            value.span(),
+        _ => Err(syn::Error::new_spanned(
+            value,
             format!(
                 "`{key}` must be an integer literal, e.g. `{key} = 65536` or `{key} = 1_048_576`"
             ),
@@ -258,8 +271,8 @@ fn int(value: &Expr, key: &str) -> syn::Result<LitInt> {
 fn boolean(value: &Expr) -> syn::Result<LitBool> {
     match lit(value) {
         Some(Lit::Bool(b)) => Ok(b.clone()),
-        _ => Err(syn::Error::new(
-            value.span(),
+        _ => Err(syn::Error::new_spanned(
+            value,
             "`debug` must be `true` or `false`",
         )),
     }
@@ -267,8 +280,8 @@ fn boolean(value: &Expr) -> syn::Result<LitBool> {
 
 fn list(value: &Expr, key: &str, example: &str) -> syn::Result<List> {
     let Expr::Array(ExprArray { elems, .. }) = value else {
-        return Err(syn::Error::new(
-            value.span(),
+        return Err(syn::Error::new_spanned(
+            value,
             format!("`{key}` must be a list of string literals, e.g. `{key} = {example}`"),
         ));
     };
@@ -277,15 +290,15 @@ fn list(value: &Expr, key: &str, example: &str) -> syn::Result<List> {
     for elem in elems {
         match lit(elem) {
             Some(Lit::Str(s)) => items.push(s.clone()),
-            _ => errors.push(syn::Error::new(
-                elem.span(),
+            _ => errors.push(syn::Error::new_spanned(
+                elem,
                 format!("`{key}` entries must be string literals, e.g. `{key} = {example}`"),
             )),
         }
     }
     errors.finish()?;
     Ok(List {
-        span: value.span(),
+        tokens: quote::ToTokens::to_token_stream(value),
         items,
     })
 }
@@ -316,8 +329,8 @@ fn origin(value: &Expr) -> syn::Result<OriginArg> {
         Expr::Path(p) if p.attrs.is_empty() && p.qself.is_none() => {
             Ok(OriginArg::Fn(p.path.clone()))
         }
-        _ => Err(syn::Error::new(
-            value.span(),
+        _ => Err(syn::Error::new_spanned(
+            value,
             "`origin` must be `same_host` (the default), `any`, a list of patterns like \
              `[\"https://example.com\", \"https://*.example.com\"]`, or the path of a \
              function `fn(&http::request::Parts) -> bool`",
@@ -333,8 +346,8 @@ fn duration_or_off(value: &Expr, key: &str) -> syn::Result<DurationArg> {
     }
     match lit(value) {
         Some(Lit::Str(s)) => Ok(DurationArg::Lit(s.clone())),
-        _ => Err(syn::Error::new(
-            value.span(),
+        _ => Err(syn::Error::new_spanned(
+            value,
             format!(
                 "`{key}` must be a duration string like `\"30s\"`, `\"500ms\"`, `\"2m\"`, or `off`"
             ),

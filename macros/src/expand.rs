@@ -5,7 +5,7 @@
 //! that can fail to type-check (a reply type, a JSON parameter type, a hook's return type) are
 //! spanned on the user's tokens, so the trait's `on_unimplemented` message points there.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{parse_quote, Ident, Item, Type};
@@ -13,7 +13,7 @@ use syn::{parse_quote, Ident, Item, Type};
 use crate::ast;
 use crate::attr::Args;
 use crate::valid::{
-    self, CloseFn, Errors, HookFn, MessageFn, Model, OpenFn, Origin, ServeFn, Style,
+    self, CloseFn, Errors, HookFn, MessageFn, Model, OpenFn, Origin, Output, ServeFn, Style,
 };
 
 /// The attribute's entry point: parse, validate, expand; on errors, the impl is still emitted
@@ -104,9 +104,10 @@ fn expand(controller: ast::Controller, model: Model) -> TokenStream {
     let check_origin = check_origin(&model.origin);
     let upgrade_headers = model.hooks.upgrade_headers.as_ref().map(|h| {
         let call = hook_call(h, &[quote!(__request)]);
-        let out = quote_spanned!(h.output.span=> #p::UpgradeHeadersOutput::into_headers(#call));
+        let out = convert(&h.output, quote!(#p::UpgradeHeadersOutput), "into_headers");
         quote! {
             fn upgrade_headers(&self, __request: &#p::Parts) -> #p::HeaderMap {
+                let __ret = #call;
                 #out
             }
         }
@@ -121,7 +122,7 @@ fn expand(controller: ast::Controller, model: Model) -> TokenStream {
     });
     let on_upgrade_error = model.hooks.on_upgrade_error.as_ref().map(|h| {
         let call = hook_call(h, &[quote!(__request), quote!(__status), quote!(__reason)]);
-        let out = quote_spanned!(h.output.span=> #p::IntoResponse::into_response(#call));
+        let out = convert(&h.output, quote!(#p::IntoResponse), "into_response");
         quote! {
             fn on_upgrade_error(
                 &self,
@@ -129,6 +130,7 @@ fn expand(controller: ast::Controller, model: Model) -> TokenStream {
                 __status: #p::StatusCode,
                 __reason: &#p::UpgradeError,
             ) -> #p::Response {
+                let __ret = #call;
                 #out
             }
         }
@@ -156,8 +158,43 @@ fn call(name: &Ident, args: Vec<TokenStream>) -> TokenStream {
     quote!(Self::#name(self, #(#args),*))
 }
 
+/// A span that resolves names like the macro's own tokens (so generated locals stay visible
+/// even when the impl comes from a `macro_rules!`) but points at the user's tokens.
+fn at(span: Span) -> Span {
+    Span::call_site().located_at(span)
+}
+
+/// `value` with every token placed at `ty` (resolving names as the macro's own tokens).
 fn spanned(ty: &Type, value: TokenStream) -> TokenStream {
-    quote_spanned!(ty.span()=> #value)
+    respan(value, at(ty.span()))
+}
+
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(group) = &tree {
+                let mut new =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                new.set_span(span);
+                tree = proc_macro2::TokenTree::Group(new);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
+}
+
+/// Converts `__ret`, a method's result, with `trait_::method`. Written as
+/// `<ReturnType as Trait>::method` when the type can be named, so an unsatisfied bound is
+/// reported on the user's return type (with the trait's `on_unimplemented` message).
+fn convert(output: &Output, trait_: TokenStream, method: &str) -> TokenStream {
+    let method = Ident::new(method, Span::call_site());
+    match &output.ty {
+        Some(ty) => quote_spanned!(at(output.span)=> <#ty as #trait_>::#method(__ret)),
+        None => quote_spanned!(at(output.span)=> #trait_::#method(__ret)),
+    }
 }
 
 fn hook_call(hook: &HookFn, args: &[TokenStream]) -> TokenStream {
@@ -183,7 +220,7 @@ fn serve_style(serve: &ServeFn) -> TokenStream {
     let mut args = vec![spanned(&serve.conn_ty, quote!(__conn))];
     args.extend(vars.iter().map(|v| quote!(#v)));
     let call = call(&serve.name, args);
-    let out = quote_spanned!(serve.output.span=> #p::IntoOutcome::into_outcome(#call.await));
+    let out = convert(&serve.output, quote!(#p::IntoOutcome), "into_outcome");
     quote! {
         async fn serve(
             &self,
@@ -191,6 +228,7 @@ fn serve_style(serve: &ServeFn) -> TokenStream {
             #param: Self::Extract,
         ) -> ::core::result::Result<(), #p::Error> {
             #destructure
+            let __ret = #call.await;
             #out
         }
     }
@@ -208,8 +246,9 @@ fn extract_param(vars: &[Ident]) -> (TokenStream, TokenStream) {
 /// Sends what a message handler returned, or leaves the loop with its error.
 fn reply(handler: &MessageFn, call: TokenStream) -> TokenStream {
     let p = private();
-    let reply = quote_spanned!(handler.output.span=> #p::IntoReply::into_reply(#call.await));
+    let reply = convert(&handler.output, quote!(#p::IntoReply), "into_reply");
     quote! {
+        let __ret = #call.await;
         match #reply {
             ::core::result::Result::Ok(::core::option::Option::Some(__reply)) => {
                 // A failed send means the connection is closing; the next `recv` says why.
@@ -257,11 +296,11 @@ fn handler_style(h: &valid::Handlers, debug: bool) -> TokenStream {
 
     let text_arm = if let Some(text) = &h.text {
         let ty = &text.message;
-        let message = quote_spanned!(ty.span()=> <#ty as #p::FromText>::from_text(__text));
+        let message = quote_spanned!(at(ty.span())=> <#ty as #p::FromText>::from_text(__text));
         reply(text, message_call(text, message))
     } else if let Some(json) = &h.json {
         let ty = &json.message;
-        let decode = quote_spanned!(ty.span()=>
+        let decode = quote_spanned!(at(ty.span())=>
             <#ty as #p::FromJson>::from_json(__text.as_str().as_bytes())
         );
         let send = reply(json, message_call(json, quote!(__value)));
@@ -280,7 +319,7 @@ fn handler_style(h: &valid::Handlers, debug: bool) -> TokenStream {
     };
     let binary_arm = if let Some(binary) = &h.binary {
         let ty = &binary.message;
-        let message = quote_spanned!(ty.span()=> <#ty as #p::FromBinary>::from_binary(__data));
+        let message = quote_spanned!(at(ty.span())=> <#ty as #p::FromBinary>::from_binary(__data));
         reply(binary, message_call(binary, message))
     } else {
         unsupported("Binary")
@@ -363,10 +402,10 @@ fn open_session(open: &OpenFn, debug: bool) -> (TokenStream, TokenStream, TokenS
     }
     args.extend(vars.iter().map(|v| quote!(#v)));
     let call = call(&open.name, args);
-    let into_session = quote_spanned!(open.output.span=> #p::IntoSession::into_session(__opened));
+    let into_session = convert(&open.output, quote!(#p::IntoSession), "into_session");
     let expr = quote! {
         match #p::catch_panic(async { #call.await }, #debug).await {
-            ::core::result::Result::Ok(__opened) => match #into_session {
+            ::core::result::Result::Ok(__ret) => match #into_session {
                 ::core::result::Result::Ok(__session) => __session,
                 ::core::result::Result::Err(__error) => return ::core::result::Result::Err(__error),
             },
@@ -406,11 +445,18 @@ fn close_handler(close: Option<&CloseFn>, debug: bool) -> TokenStream {
     args.push(spanned(&close.status, quote!(__status.code)));
     args.push(spanned(&close.reason, quote!(__status.reason.as_str())));
     let call = call(&close.name, args);
-    let outcome = quote_spanned!(close.output.span=> #p::IntoOutcome::into_outcome(#call.await));
+    let outcome = convert(&close.output, quote!(#p::IntoOutcome), "into_outcome");
     quote! {
         #finish
         let __status = __conn.closed().await;
-        let __closed = #p::catch_panic(async { #outcome }, #debug).await;
+        let __closed = #p::catch_panic(
+            async {
+                let __ret = #call.await;
+                #outcome
+            },
+            #debug,
+        )
+        .await;
         match (__result, __closed) {
             (__result, ::core::result::Result::Ok(::core::result::Result::Ok(()))) => __result,
             (::core::result::Result::Ok(()), ::core::result::Result::Ok(__failed)) => __failed,
@@ -503,10 +549,17 @@ fn check_origin(origin: &Origin) -> Option<TokenStream> {
         Origin::List(patterns) => {
             quote!(#p::OriginAllowList::from_static(&[#(#patterns),*]).allows(__request))
         }
-        Origin::Fn(path) => quote_spanned!(path.span()=> #path(__request)),
+        Origin::Fn(path) => {
+            let request = respan(quote!(__request), at(path.span()));
+            quote!(#path(#request))
+        }
         Origin::Hook(hook) => {
             let call = hook_call(hook, &[quote!(__request)]);
-            quote_spanned!(hook.output.span=> #p::CheckOriginOutput::into_bool(#call))
+            let out = convert(&hook.output, quote!(#p::CheckOriginOutput), "into_bool");
+            quote! {
+                let __ret = #call;
+                #out
+            }
         }
     };
     Some(quote! {

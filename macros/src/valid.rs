@@ -25,6 +25,11 @@ impl Errors {
         self.push(syn::Error::new(span, message));
     }
 
+    /// An error covering all of `tokens` (a multi-token span on stable Rust).
+    pub fn spanned(&mut self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+
     pub fn finish(self) -> syn::Result<()> {
         self.0.map_or(Ok(()), Err)
     }
@@ -32,7 +37,11 @@ impl Errors {
 
 /// The closest of `candidates` to `name`, when it is close enough to be a typo.
 pub fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let limit = if name.len() >= 6 { 2 } else { 1 };
+    let limit = if name.len() >= 6 {
+        (name.len() / 3).max(2)
+    } else {
+        1
+    };
     candidates
         .iter()
         .map(|c| (edit_distance(name, c), *c))
@@ -169,6 +178,8 @@ pub struct HookFn {
 /// A method's return type and the span to put conversion errors on.
 pub struct Output {
     pub span: Span,
+    /// The return type as written, unless it is `impl Trait` (which cannot be named).
+    pub ty: Option<Type>,
 }
 
 impl Output {
@@ -177,7 +188,12 @@ impl Output {
             ReturnType::Type(_, ty) => ty.span(),
             ReturnType::Default => handler.sig.ident.span(),
         };
-        Self { span }
+        let ty = match &handler.sig.output {
+            ReturnType::Type(_, ty) if !matches!(&**ty, Type::ImplTrait(_)) => Some((**ty).clone()),
+            ReturnType::Type(..) => None,
+            ReturnType::Default => Some(syn::parse_quote!(())),
+        };
+        Self { span, ty }
     }
 }
 
@@ -257,9 +273,8 @@ pub fn validate(args: &Args, controller: &Controller, errors: &mut Errors) -> Op
         .iter()
         .any(|h| matches!(h.kind, Kind::Open | Kind::Text | Kind::Json | Kind::Binary))
     {
-        let span = controller.item.self_ty.span();
-        errors.at(
-            span,
+        errors.spanned(
+            &controller.item.self_ty,
             "this controller has no handlers: mark a method `#[on_text]`, `#[on_json]`, \
              `#[on_binary]` or `#[on_open]` (e.g. `#[on_text] async fn said(&self, text: \
              String) -> String { text }`), or own the connection with `#[serve] async fn \
@@ -305,6 +320,7 @@ pub fn validate(args: &Args, controller: &Controller, errors: &mut Errors) -> Op
             check_path(path, style.is_some(), extractors, errors);
             Some(path.clone())
         }
+        None if args.path_given => None,
         None => {
             errors.at(
                 Span::call_site(),
@@ -357,8 +373,8 @@ fn check_form(handler: &Handler, errors: &mut Errors) {
         );
     }
     if !sig.generics.params.is_empty() {
-        errors.at(
-            sig.generics.span(),
+        errors.spanned(
+            &sig.generics,
             format!(
                 "a `#[{name}]` method cannot have generic parameters of its own; put them on \
                  the controller type instead"
@@ -367,27 +383,27 @@ fn check_form(handler: &Handler, errors: &mut Errors) {
     }
     for param in &handler.params {
         if let Type::ImplTrait(ty) = &param.ty {
-            errors.at(
-                ty.span(),
+            errors.spanned(
+                ty,
                 format!("`#[{name}]` parameters need a concrete type, not `impl Trait`"),
             );
         }
     }
     if let Some(variadic) = &sig.variadic {
-        errors.at(variadic.span(), "variadic parameters are not supported");
+        errors.spanned(variadic, "variadic parameters are not supported");
     }
-    match handler.receiver {
+    match &handler.receiver {
         Some((Receiver::Shared, _)) => {}
-        Some((Receiver::Mut, span)) => errors.at(
-            span,
+        Some((Receiver::Mut, tokens)) => errors.spanned(
+            tokens,
             format!(
                 "`#[{name}]` takes `&self`, not `&mut self`: the controller is shared by all \
                  connections; keep per-connection state in the session (returned by \
                  `#[on_open]`) and shared state behind a `Mutex` or atomic"
             ),
         ),
-        Some((Receiver::Other, span)) => errors.at(
-            span,
+        Some((Receiver::Other, tokens)) => errors.spanned(
+            tokens,
             format!(
                 "`#[{name}]` takes `&self`: the controller is shared by all connections; write \
                  `&self`"
@@ -422,8 +438,8 @@ fn split_conn(params: &[Param]) -> (Option<&Param>, &[Param]) {
 fn extractor_types(params: &[Param], errors: &mut Errors, handler: &str) -> Vec<Type> {
     for p in params {
         if p.shape != Shape::Value {
-            errors.at(
-                p.ty.span(),
+            errors.spanned(
+                &p.ty,
                 format!(
                     "`#[{handler}]` extractors are owned values (`Path<String>`, \
                      `State<Db>`, `Query<Params>`, ...), not references"
@@ -458,8 +474,8 @@ fn serve_fn(h: &Handler, errors: &mut Errors) -> Option<ServeFn> {
         return None;
     };
     if conn.shape != Shape::Value {
-        errors.at(
-            conn.ty.span(),
+        errors.spanned(
+            &conn.ty,
             "`#[serve]` owns the connection: take it by value, `mut conn: Conn`",
         );
     }
@@ -473,8 +489,8 @@ fn serve_fn(h: &Handler, errors: &mut Errors) -> Option<ServeFn> {
 }
 
 fn no_session(p: &Param, handler: &str, errors: &mut Errors) {
-    errors.at(
-        p.span(),
+    errors.spanned(
+        &p.arg,
         format!(
             "this `#[{handler}]` handler takes a session, but there is no `#[on_open]` handler \
              to create one: add `#[on_open] async fn open(&self) -> Result<Session, Error>`, or \
@@ -503,8 +519,8 @@ fn message_fn(h: &Handler, has_session: bool, errors: &mut Errors) -> Option<Mes
     };
     let mut ok = true;
     if message.shape != Shape::Value {
-        errors.at(
-            message.ty.span(),
+        errors.spanned(
+            &message.ty,
             format!("the message is passed by value: {signature}"),
         );
         ok = false;
@@ -526,8 +542,8 @@ fn message_fn(h: &Handler, has_session: bool, errors: &mut Errors) -> Option<Mes
             ok = false;
         }
         [s] => {
-            errors.at(
-                s.span(),
+            errors.spanned(
+                &s.arg,
                 format!(
                     "unexpected parameter; the session is borrowed mutably (`session: &mut \
                      Session`) and comes after the connection: {signature}"
@@ -536,10 +552,11 @@ fn message_fn(h: &Handler, has_session: bool, errors: &mut Errors) -> Option<Mes
             ok = false;
         }
         [_, extra @ ..] => {
-            let span = extra
-                .iter()
-                .fold(extra[0].span(), |s, p| s.join(p.span()).unwrap_or(s));
-            errors.at(span, format!("too many parameters: {signature}"));
+            let extra: Vec<_> = extra.iter().map(|p| &p.arg).collect();
+            errors.spanned(
+                quote::quote!(#(#extra),*),
+                format!("too many parameters: {signature}"),
+            );
             ok = false;
         }
     }
@@ -577,8 +594,8 @@ fn close_fn(h: &Handler, has_session: bool, errors: &mut Errors) -> Option<Close
             ok = false;
         }
         [s, ..] => {
-            errors.at(
-                s.span(),
+            errors.spanned(
+                &s.arg,
                 format!("unexpected parameter (the session is taken by value): {signature}"),
             );
             ok = false;
@@ -617,12 +634,19 @@ fn hook_fn(h: &Handler, errors: &mut Errors) -> Option<HookFn> {
     );
     let mut ok = true;
     if h.params.len() != expected.len() {
-        let span = match (h.params.first(), h.params.last()) {
-            (Some(first), Some(last)) => first.span().join(last.span()).unwrap_or(first.span()),
-            _ => h.sig.paren_token.span.join(),
+        let params: Vec<_> = h.params.iter().map(|p| &p.arg).collect();
+        let tokens = if params.is_empty() {
+            let mut group = proc_macro2::Group::new(
+                proc_macro2::Delimiter::Parenthesis,
+                proc_macro2::TokenStream::new(),
+            );
+            group.set_span(h.sig.paren_token.span.join());
+            quote::quote!(#group)
+        } else {
+            quote::quote!(#(#params),*)
         };
-        errors.at(
-            span,
+        errors.spanned(
+            tokens,
             format!(
                 "`#[{name}]` takes {} parameter{} after `&self`: {signature}",
                 expected.len(),
@@ -640,8 +664,8 @@ fn hook_fn(h: &Handler, errors: &mut Errors) -> Option<HookFn> {
             ok = false;
         }
         (None, false) => {
-            errors.at(
-                h.sig.output.span(),
+            errors.spanned(
+                &h.sig.output,
                 format!("`#[{name}]` returns nothing: remove the return type ({signature})"),
             );
             ok = false;
@@ -680,8 +704,8 @@ fn origin(args: &Args, hook: Option<&Handler>, errors: &mut Errors) -> Option<Or
         Some(OriginArg::Fn(path)) => Origin::Fn(path.clone()),
         Some(OriginArg::List(list)) => {
             if list.items.is_empty() {
-                errors.at(
-                    list.span,
+                errors.spanned(
+                    &list.tokens,
                     "an empty origin list would refuse every browser; list the allowed \
                      origins (`[\"https://example.com\"]`), or write `origin = any` to allow \
                      all",
@@ -807,8 +831,8 @@ fn settings(args: &Args, errors: &mut Errors) -> Settings {
 
 fn subprotocols(list: &List, errors: &mut Errors) -> Option<Vec<String>> {
     if list.items.is_empty() {
-        errors.at(
-            list.span,
+        errors.spanned(
+            &list.tokens,
             "the subprotocol list is empty: list at least one (`[\"chat.v1\"]`), or remove \
              the key",
         );
@@ -1014,21 +1038,26 @@ fn check_path(lit: &LitStr, has_style: bool, extractors: Option<&[Type]>, errors
                 ),
             )
         };
-        let handler = match extractors {
-            Some(_) => "to the `#[on_open]` (or `#[serve]`) handler's parameters",
-            None => "in an `#[on_open]` handler (`#[on_open] async fn open(&self, ...)`)",
+        let fix = match extractors {
+            Some(_) => format!(
+                "add `Path({pattern}): Path<{ty}>` (from `axum::extract`) to the parameters \
+                 of the `#[on_open]` or `#[serve]` method"
+            ),
+            None => format!(
+                "add an `#[on_open]` handler that takes it: `#[on_open] async fn open(&self, \
+                 Path({pattern}): Path<{ty}>) -> Result<Session, Error>`"
+            ),
         };
         errors.at(
             lit.span(),
             format!(
-                "the path has {} but no handler extracts {}: add `Path({pattern}): \
-                 Path<{ty}>` {handler}",
+                "the path has {} but no handler extracts {}: {fix}",
                 params
                     .iter()
                     .map(|p| format!("`{{{p}}}`"))
                     .collect::<Vec<_>>()
                     .join(", "),
-                if params.len() == 1 { "it" } else { "them" }
+                if params.len() == 1 { "it" } else { "them" },
             ),
         );
     }

@@ -1,0 +1,19 @@
+use http::request::Parts;
+use ws_controller::ws_controller;
+
+struct Echo;
+
+#[ws_controller(path = "/echo")]
+impl Echo {
+    #[on_text]
+    async fn said(&self, text: String) -> String {
+        text
+    }
+
+    #[check_origin]
+    fn origin(&self, request: &Parts, strict: bool) -> bool {
+        strict && request.headers.contains_key("origin")
+    }
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use ws_controller::ws_controller;
+
+struct Echo;
+
+#[ws_controller(path = "/echo")]
+impl Echo {
+    async fn said(&self, text: String) -> String {
+        text
+    }
+}
+
+fn main() {}

@@ -1,0 +1,13 @@
+use ws_controller::ws_controller;
+
+struct Echo;
+
+#[ws_controller(path = "/echo")]
+impl Echo {
+    #[on_text]
+    async fn said(&self, text: String) -> usize {
+        text.len()
+    }
+}
+
+fn main() {}
