@@ -584,3 +584,39 @@ async fn peer_addr_is_none_without_connect_info() {
     let _ws = connect(addr, "/ws").await;
     assert_eq!(next_event(&mut seen).await.peer, None);
 }
+
+/// A peer that sends nothing at all *and* stops reading while the server streams data (a
+/// half-open peer on a busy connection) should be freed by the idle timeout too: the
+/// settings say the idle timeout closes a connection that "may send nothing at all".
+///
+/// Runtime bug: the driver blocks inside the write (`write_batch` under `until_aborted`) once
+/// the socket buffers are full, so the idle deadline in its `select!` is never polled and the
+/// connection lives until TCP's own retransmission timeout (minutes). See the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "runtime bug: idle timeout never fires while the driver is blocked writing to a peer that stopped reading"]
+async fn idle_timeout_frees_a_silent_peer_that_stopped_reading() {
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let settings = Settings::default()
+        .ping_interval(Some(Duration::from_millis(100)))
+        .idle_timeout(Some(Duration::from_millis(500)))
+        .close_timeout(Duration::from_millis(300));
+    let server = serve_script(settings, move |conn: Conn| {
+        let tx = tx.clone();
+        async move {
+            let chunk = bytes::Bytes::from(vec![1u8; 64 << 10]);
+            let err = loop {
+                if let Err(err) = conn.send_binary(chunk.clone()).await {
+                    break err;
+                }
+            };
+            let _ = tx.send(err.to_string());
+            Ok(())
+        }
+    })
+    .await;
+    // Handshake, then silence: nothing sent, nothing read.
+    let (_, _raw) = raw_upgrade(server.addr, &Req::upgrade("/ws")).await;
+    // The server gives up on its own (well within the 5 s limit).
+    let error = next_event(&mut events).await;
+    assert!(error.starts_with("connection closed with"), "{error}");
+}
