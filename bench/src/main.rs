@@ -1,0 +1,173 @@
+//! Benchmark harness for ws-controller. See BENCHMARKS.md at the repository root.
+//!
+//! ```text
+//! ws-controller-bench run [options]        # the whole comparison (what scripts/bench.sh runs)
+//! ws-controller-bench server <kind>        # one server (the run starts these itself)
+//! ```
+
+mod client;
+mod load;
+mod servers;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// The payload of message `tag` of `size` bytes: the tag (big-endian), then the pattern.
+pub fn payload(tag: u64, size: usize) -> Vec<u8> {
+    let mut data = pattern(size.max(8));
+    data[..8].copy_from_slice(&tag.to_be_bytes());
+    data.truncate(size.max(8));
+    data
+}
+
+/// Deterministic filler bytes, so every echoed byte can be checked.
+pub fn pattern(size: usize) -> Vec<u8> {
+    (0..size).map(|i| (i * 31 + 7) as u8).collect()
+}
+
+/// Raises the soft open-files limit to the hard limit (10,000 connections need it).
+pub fn raise_fd_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain libc calls on a valid, initialized struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+    limit.rlim_cur
+}
+
+/// Pins the calling process to `cpu`.
+pub fn pin_to(cpu: usize) -> bool {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the macros index within it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    }
+}
+
+/// A server process under test, pinned to its core.
+pub struct ServerProcess {
+    pub kind: String,
+    pub child: Child,
+    pub port: u16,
+}
+
+impl ServerProcess {
+    pub fn start(kind: &str, cpu: Option<usize>) -> std::io::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let mut command = match cpu {
+            Some(cpu) if which("taskset") => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu.to_string()).arg(exe);
+                c
+            }
+            _ => Command::new(exe),
+        };
+        let mut child = command
+            .arg("server")
+            .arg(kind)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("server {kind} did not start: {line:?}")))?;
+        Ok(Self {
+            kind: kind.to_owned(),
+            child,
+            port,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// utime + stime of the server process, in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields after the command name (which may contain spaces) start at field 3.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
+            + fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        ticks as f64 / hz
+    }
+
+    /// A `/proc/<pid>/status` field in KiB (`VmRSS`, `VmHWM`).
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn which(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage:\n  ws-controller-bench run [--servers macro,tungstenite] [--conns 50] [--secs 3] \
+         [--warmup 1] [--idle-conns 10000] [--broadcast-rounds 10] [--broadcast-burst 20] \
+         [--server-cpu 0] [--client-cpu 1] [--skip memory,traffic,broadcast]\n  \
+         ws-controller-bench server <kind>\n\nserver kinds:"
+    );
+    for (kind, what) in servers::KINDS {
+        eprintln!("  {kind:15} {what}");
+    }
+    std::process::exit(2);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("server") => {
+            let Some(kind) = args.get(1) else { usage() };
+            if let Err(err) = servers::run(kind) {
+                eprintln!("server {kind}: {err}");
+                std::process::exit(1);
+            }
+        }
+        Some("run") => {
+            let options = load::Options::parse(&args[1..]).unwrap_or_else(|err| {
+                eprintln!("{err}");
+                usage()
+            });
+            if let Err(err) = load::run(options) {
+                eprintln!("benchmark failed: {err}");
+                std::process::exit(1);
+            }
+        }
+        _ => usage(),
+    }
+}

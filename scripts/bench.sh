@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Benchmarks the #[ws_controller] echo server against a plain tokio-tungstenite one, in the
+# same run, and prints a Markdown report (see BENCHMARKS.md). Options go to the harness:
+#   scripts/bench.sh --secs 5 --servers macro,tungstenite,tungstenite-4k
+# The servers run as separate processes pinned to cpu 0, the load generator on cpu 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# 10,000 idle connections need more than the usual 1024 file descriptors (the harness
+# also raises its soft limit to the hard one).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+cargo build --release --locked -p ws-controller-bench
+echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+if command -v taskset >/dev/null; then
+    exec taskset -c 1 target/release/ws-controller-bench run "$@"
+fi
+exec target/release/ws-controller-bench run "$@"
