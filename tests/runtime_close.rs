@@ -741,9 +741,7 @@ async fn send_blocked_on_a_full_queue_fails_when_the_peer_vanishes() {
                     Ok(()) => sent += 1,
                     Err(err) => break err,
                 }
-                if sent % 8 == 0 {
-                    let _ = tx.send(format!("sent {sent}"));
-                }
+                let _ = tx.send(format!("sent {sent}"));
             };
             let _ = tx.send(format!("send failed: {err}"));
             Ok(())
@@ -752,11 +750,10 @@ async fn send_blocked_on_a_full_queue_fails_when_the_peer_vanishes() {
     .await;
     let (_, raw) = raw_upgrade(server.addr, &Req::upgrade("/ws")).await;
     // Wait until the server is stuck: no progress for 300 ms.
-    loop {
-        match tokio::time::timeout(Duration::from_millis(300), next_event(&mut events)).await {
-            Ok(progress) => assert!(progress.starts_with("sent "), "{progress}"),
-            Err(_) => break,
-        }
+    while let Ok(progress) =
+        tokio::time::timeout(Duration::from_millis(300), next_event(&mut events)).await
+    {
+        assert!(progress.starts_with("sent "), "{progress}");
     }
     drop(raw);
     let outcome = next_event(&mut events).await;
