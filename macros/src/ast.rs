@@ -22,10 +22,11 @@ pub enum Kind {
     UpgradeHeaders,
     OnError,
     OnUpgradeError,
+    Hub,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Open,
         Kind::Text,
         Kind::Json,
@@ -36,6 +37,7 @@ impl Kind {
         Kind::UpgradeHeaders,
         Kind::OnError,
         Kind::OnUpgradeError,
+        Kind::Hub,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +52,7 @@ impl Kind {
             Kind::UpgradeHeaders => "upgrade_headers",
             Kind::OnError => "on_error",
             Kind::OnUpgradeError => "on_upgrade_error",
+            Kind::Hub => "hub",
         }
     }
 
@@ -62,7 +65,11 @@ impl Kind {
     pub fn is_hook(self) -> bool {
         matches!(
             self,
-            Kind::CheckOrigin | Kind::UpgradeHeaders | Kind::OnError | Kind::OnUpgradeError
+            Kind::CheckOrigin
+                | Kind::UpgradeHeaders
+                | Kind::OnError
+                | Kind::OnUpgradeError
+                | Kind::Hub
         )
     }
 }

@@ -135,6 +135,16 @@ fn expand(controller: ast::Controller, model: Model) -> TokenStream {
             }
         }
     });
+    let hub = model.hooks.hub.as_ref().map(|h| {
+        let call = hook_call(h, &[]);
+        let out = convert(&h.output, quote!(#p::HubOutput), "into_hub");
+        quote! {
+            fn hub(&self) -> ::core::option::Option<&#p::Hub> {
+                let __ret = #call;
+                #out
+            }
+        }
+    });
 
     quote! {
         #item
@@ -148,6 +158,7 @@ fn expand(controller: ast::Controller, model: Model) -> TokenStream {
             #upgrade_headers
             #on_error
             #on_upgrade_error
+            #hub
         }
     }
 }

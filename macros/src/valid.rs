@@ -202,6 +202,7 @@ pub struct Hooks {
     pub upgrade_headers: Option<HookFn>,
     pub on_error: Option<HookFn>,
     pub on_upgrade_error: Option<HookFn>,
+    pub hub: Option<HookFn>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -307,6 +308,7 @@ pub fn validate(args: &Args, controller: &Controller, errors: &mut Errors) -> Op
         upgrade_headers: hook(Kind::UpgradeHeaders, errors),
         on_error: hook(Kind::OnError, errors),
         on_upgrade_error: hook(Kind::OnUpgradeError, errors),
+        hub: hook(Kind::Hub, errors),
     };
     let origin = origin(args, find(Kind::CheckOrigin), errors);
 
@@ -616,6 +618,7 @@ fn hook_fn(h: &Handler, errors: &mut Errors) -> Option<HookFn> {
         Kind::CheckOrigin => (&["request: &Parts"], Some("bool")),
         Kind::UpgradeHeaders => (&["request: &Parts"], Some("HeaderMap")),
         Kind::OnError => (&["request: &Parts", "error: &Error"], None),
+        Kind::Hub => (&[], Some("&Hub")),
         _ => (
             &[
                 "request: &Parts",
@@ -627,9 +630,12 @@ fn hook_fn(h: &Handler, errors: &mut Errors) -> Option<HookFn> {
     };
     let name = h.kind.name();
     let signature = format!(
-        "`fn {}(&self, {}){}`",
+        "`fn {}(&self{}){}`",
         h.name(),
-        expected.join(", "),
+        expected
+            .iter()
+            .map(|p| format!(", {p}"))
+            .collect::<String>(),
         returns.map(|r| format!(" -> {r}")).unwrap_or_default()
     );
     let mut ok = true;
@@ -648,9 +654,12 @@ fn hook_fn(h: &Handler, errors: &mut Errors) -> Option<HookFn> {
         errors.spanned(
             tokens,
             format!(
-                "`#[{name}]` takes {} parameter{} after `&self`: {signature}",
-                expected.len(),
-                if expected.len() == 1 { "" } else { "s" }
+                "`#[{name}]` takes {}: {signature}",
+                match expected.len() {
+                    0 => "only `&self`".to_owned(),
+                    1 => "1 parameter after `&self`".to_owned(),
+                    n => format!("{n} parameters after `&self`"),
+                }
             ),
         );
         ok = false;

@@ -160,6 +160,28 @@ pub mod __private {
         }
     }
 
+    /// What a `#[hub]` hook returns.
+    #[diagnostic::on_unimplemented(
+        message = "a `#[hub]` hook must return `&Hub` or `Option<&Hub>`, not `{Self}`",
+        label = "return `&ws_controller::Hub` here"
+    )]
+    pub trait HubOutput<'a> {
+        /// The hub, if any.
+        fn into_hub(self) -> Option<&'a Hub>;
+    }
+
+    impl<'a> HubOutput<'a> for &'a Hub {
+        fn into_hub(self) -> Option<&'a Hub> {
+            Some(self)
+        }
+    }
+
+    impl<'a> HubOutput<'a> for Option<&'a Hub> {
+        fn into_hub(self) -> Option<&'a Hub> {
+            self
+        }
+    }
+
     /// Calls `controller`'s error hook, containing a panic in it, as the serve driver does.
     pub fn report_error<C: Controller<S>, S>(controller: &C, request: &Parts, error: &Error) {
         if let Err(message) = crate::panic::catch_sync(|| controller.on_error(request, error)) {
