@@ -37,6 +37,23 @@ fi
 
 log() { echo "autobahn: $*" >&2; }
 
+# The suite and the echo server are stopped on any exit. A signal during the build takes
+# effect when the build ends.
+suite_pid=
+server_pid=
+stop() {
+    local pid
+    for pid in $suite_pid $server_pid; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
+}
+trap stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 # 1. The runner, in a virtualenv (created again whenever requirements.txt changes).
 stamp=$venv/.requirements.sha256
 want=$(sha256sum "$requirements" | cut -d' ' -f1)
@@ -79,17 +96,6 @@ port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); p
 rm -rf "$report"
 mkdir -p "$report"
 
-server_pid=
-stop_server() {
-    if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-}
-trap stop_server EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
 ADDR=127.0.0.1:$port "$echo_bin" >"$report/echo.log" 2>&1 &
 server_pid=$!
 for ((i = 0; ; i++)); do
@@ -113,11 +119,15 @@ for case in "${cases[@]}"; do include+=(-i "$case"); done
 log "running cases ${cases[*]} against ws://127.0.0.1:$port/echo (cap ${suite_timeout}s)"
 started=$SECONDS
 suite_status=0
+# In the background, so that a signal to this script stops it at once (see stop).
 timeout --kill-after=10 "$suite_timeout" \
     "$venv/bin/kosoku" "ws://127.0.0.1:$port/echo" "${include[@]}" -o "$report" \
-    >"$report/kosoku.log" 2>&1 || suite_status=$?
+    >"$report/kosoku.log" 2>&1 &
+suite_pid=$!
+wait "$suite_pid" || suite_status=$?
+suite_pid=
 log "suite finished in $((SECONDS - started)) s (kosoku exit status $suite_status)"
-stop_server
+stop
 
 # 4. + 5. One summary line, the details of what failed, and the verdict.
 summary_status=0
