@@ -7,24 +7,25 @@
 //! Then connect any WebSocket client to `ws://127.0.0.1:3000/echo`: every text or binary
 //! message comes back unchanged. Logs go to stderr (`RUST_LOG=debug` for connection events).
 
-use ws_controller::{Conn, Controller, Error, Settings};
+use bytes::Bytes;
+use ws_controller::{ws_controller, Utf8Bytes};
 
 struct Echo;
 
-impl Controller for Echo {
-    type Extract = ();
-
-    fn settings(&self) -> Settings {
-        // The Autobahn testsuite sends messages of up to 16 MiB; the library default (64 KiB)
-        // stays the safe choice for applications.
-        Settings::default().max_message_size(16 << 20)
+// The Autobahn testsuite sends messages of up to 16 MiB (16_777_216 bytes); the library
+// default (64 KiB) stays the safe choice for applications.
+#[ws_controller(path = "/echo", max_message_size = 16_777_216)]
+impl Echo {
+    /// Text comes back as text, without a copy.
+    #[on_text]
+    async fn text(&self, text: Utf8Bytes) -> Utf8Bytes {
+        text
     }
 
-    async fn serve(&self, mut conn: Conn, _: ()) -> Result<(), Error> {
-        loop {
-            let message = conn.recv().await?;
-            conn.send(message).await?;
-        }
+    /// Binary comes back as binary, without a copy.
+    #[on_binary]
+    async fn binary(&self, data: Bytes) -> Bytes {
+        data
     }
 }
 
@@ -37,7 +38,10 @@ async fn main() -> std::io::Result<()> {
         .init();
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    tracing::info!("echo listening on ws://{}/echo", listener.local_addr()?);
-    let app = ws_controller::route("/echo", Echo);
-    ws_controller::serve(listener, app).await
+    tracing::info!(
+        "echo listening on ws://{}{}",
+        listener.local_addr()?,
+        Echo::PATH
+    );
+    ws_controller::serve(listener, Echo.into_router()).await
 }
