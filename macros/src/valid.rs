@@ -106,7 +106,7 @@ pub enum Origin {
     List(Vec<String>),
     Fn(syn::Path),
     /// A `#[check_origin]` method.
-    Hook(HookFn),
+    Hook(Box<HookFn>),
 }
 
 pub enum Style {
@@ -705,7 +705,7 @@ fn origin(args: &Args, hook: Option<&Handler>, errors: &mut Errors) -> Option<Or
         return None;
     }
     if let Some(hook) = hook {
-        return hook_fn(hook, errors).map(Origin::Hook);
+        return hook_fn(hook, errors).map(|h| Origin::Hook(Box::new(h)));
     }
     Some(match arg.map(|a| &a.value) {
         None | Some(OriginArg::SameHost) => Origin::Default,
