@@ -1084,3 +1084,101 @@ fn mentions_path(ty: &Type) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(
+            did_you_mean("on_txt", &["on_text", "on_json"]),
+            Some("on_text")
+        );
+        assert_eq!(
+            did_you_mean("max_msg_size", &["max_message_size", "send_queue"]),
+            Some("max_message_size")
+        );
+        assert_eq!(did_you_mean("on_bin", &["on_binary"]), Some("on_binary"));
+        assert_eq!(
+            did_you_mean("inline", &["on_open", "on_close", "serve"]),
+            None
+        );
+        assert_eq!(did_you_mean("test", &["serve"]), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn origin_patterns_follow_the_runtime_rules() {
+        for good in [
+            "https://example.com",
+            "http://*.example.com:8080",
+            "http://[::1]:3000",
+            "chrome-extension://abc",
+        ] {
+            assert_eq!(origin_pattern(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "example.com",
+            "https://",
+            "https://exa mple.com",
+            "https://example.com:0",
+            "https://example.com:99999",
+            "https://*.",
+            "https://a.*.com",
+            "1http://example.com",
+            "https://example.com/path",
+        ] {
+            assert!(origin_pattern(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn ms(text: &str) -> Option<u64> {
+        let lit = LitStr::new(text, Span::call_site());
+        let key = Ident::new("close_timeout", Span::call_site());
+        let mut errors = Errors::default();
+        let out = duration(&lit, &key, true, &mut errors);
+        assert_eq!(out.is_some(), errors.finish().is_ok());
+        out
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(ms("500ms"), Some(500));
+        assert_eq!(ms("10s"), Some(10_000));
+        assert_eq!(ms("2m"), Some(120_000));
+        assert_eq!(ms("1h"), Some(3_600_000));
+        for bad in ["0s", "10", "s", "1.5s", "10 seconds", "-1s", ""] {
+            assert_eq!(ms(bad), None, "{bad}");
+        }
+    }
+
+    fn path_errors(path: &str, extractors: Option<&[Type]>) -> usize {
+        let lit = LitStr::new(path, Span::call_site());
+        let mut errors = Errors::default();
+        check_path(&lit, true, extractors, &mut errors);
+        errors.finish().err().map_or(0, |e| e.into_iter().count())
+    }
+
+    #[test]
+    fn paths() {
+        let path: Vec<Type> = vec![syn::parse_quote!(axum::extract::Path<String>)];
+        let raw: Vec<Type> = vec![syn::parse_quote!(RawPathParams)];
+        let query: Vec<Type> = vec![syn::parse_quote!(Query<Q>)];
+        assert_eq!(path_errors("/", None), 0);
+        assert_eq!(path_errors("/chat/{room}", Some(&path)), 0);
+        assert_eq!(path_errors("/files/{*rest}", Some(&raw)), 0);
+        assert_eq!(path_errors("/lit/{{braces}}", None), 0);
+        assert_eq!(path_errors("/chat/{room}", Some(&query)), 1);
+        assert_eq!(path_errors("/chat/{room}", None), 1);
+        assert_eq!(path_errors("chat", None), 1);
+        assert_eq!(path_errors("/chat/:room", Some(&path)), 1);
+        assert_eq!(path_errors("/files/*rest", Some(&path)), 1);
+        assert_eq!(path_errors("/a/{x}/{x}", Some(&path)), 1);
+        assert_eq!(path_errors("/a/{*x}/b", Some(&path)), 1);
+        assert_eq!(path_errors("/a/b{x}", Some(&path)), 1);
+        assert_eq!(path_errors("/a/{x-y}", Some(&path)), 1);
+        assert_eq!(path_errors("/a/{x", Some(&path)), 1);
+        assert_eq!(path_errors("/a/x}", Some(&path)), 1);
+    }
+}
