@@ -587,13 +587,10 @@ async fn peer_addr_is_none_without_connect_info() {
 
 /// A peer that sends nothing at all *and* stops reading while the server streams data (a
 /// half-open peer on a busy connection) should be freed by the idle timeout too: the
-/// settings say the idle timeout closes a connection that "may send nothing at all".
-///
-/// Runtime bug: the driver blocks inside the write (`write_batch` under `until_aborted`) once
-/// the socket buffers are full, so the idle deadline in its `select!` is never polled and the
-/// connection lives until TCP's own retransmission timeout (minutes). See the report.
+/// settings say the idle timeout closes a connection that "may send nothing at all". Once the
+/// socket buffers are full the driver is inside a write, so the write itself must give up at
+/// the idle deadline (otherwise the connection lives until TCP's retransmission timeout).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "runtime bug: idle timeout never fires while the driver is blocked writing to a peer that stopped reading"]
 async fn idle_timeout_frees_a_silent_peer_that_stopped_reading() {
     let (tx, mut events) = mpsc::unbounded_channel();
     let settings = Settings::default()

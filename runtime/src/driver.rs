@@ -108,7 +108,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 
         loop {
             // State is checked here rather than only on a wake-up: a wake-up may be consumed
-            // by `until_aborted` during a write.
+            // by `guarded_write` during a write.
             if shared.aborted.load(Ordering::Acquire) {
                 break;
             }
@@ -142,7 +142,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 
                 request = self.ping_requests.recv(), if pings_open => match request {
                     Some(PingRequest(reply)) if open => {
-                        if let Err(err) = until_aborted(&shared, self.send_ping(Some(reply))).await {
+                        if let Err(err) = guarded_write(&shared, self.stall_deadline(), self.send_ping(Some(reply))).await {
                             self.peer_gone(io_error(err));
                             break;
                         }
@@ -153,7 +153,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 
                 message = self.data.recv(), if data_open && open => match message {
                     Some(message) => {
-                        if let Err(err) = until_aborted(&shared, self.write_batch(message)).await {
+                        if let Err(err) = guarded_write(&shared, self.stall_deadline(), self.write_batch(message)).await {
                             self.peer_gone(io_error(err));
                             break;
                         }
@@ -183,7 +183,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 () = sleep_until(deadline), if deadline.is_some() => break,
 
                 _ = tick(&mut heartbeat), if open && heartbeat.is_some() => {
-                    if let Err(err) = until_aborted(&shared, self.send_ping(None)).await {
+                    if let Err(err) = guarded_write(&shared, self.stall_deadline(), self.send_ping(None)).await {
                         self.peer_gone(io_error(err));
                         break;
                     }
@@ -216,7 +216,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             Ok(WsMessage::Binary(data)) => Message::Binary(data),
             Ok(WsMessage::Ping(_)) => {
                 // The engine queued the pong; send it now rather than with the next read.
-                return match until_aborted(&shared, self.ws.flush()).await {
+                return match guarded_write(&shared, self.stall_deadline(), self.ws.flush()).await {
                     Ok(()) => Step::Continue,
                     Err(err) => self.fail_gone(io_error(err), status),
                 };
@@ -328,9 +328,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         self.deliver_error(error, permit);
         self.shared.mark_closing();
         *status = Some(CloseError::new(code, reason));
-        // Failing the connection (RFC 6455 §7.1.7): the close frame goes out without
-        // waiting behind queued replies.
-        *phase = self.start_close(code, reason.to_owned(), false).await;
+        // Failing the connection (RFC 6455 §7.1.7): replies already queued still go out
+        // first (bounded by the close deadline), so what the application sent is not lost.
+        *phase = self.start_close(code, reason.to_owned(), true).await;
         Step::Continue
     }
 
@@ -403,6 +403,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         self.shared.queue_bytes.add_permits(cost as usize);
     }
 
+    /// When a write that may block gives up: the peer has been silent for the idle timeout
+    /// and the write has had at least the close timeout to finish. (A silent peer whose
+    /// writes do complete is closed properly, with 1001, by the driver's idle check.)
+    fn stall_deadline(&self) -> Option<Instant> {
+        let idle = self.last_seen + self.shared.idle_timeout?;
+        Some(idle.max(Instant::now() + self.shared.close_timeout()))
+    }
+
     /// Sends a ping whose payload is its id; `reply` learns the round-trip time.
     async fn send_ping(&mut self, reply: Option<oneshot::Sender<Duration>>) -> Result<(), WsError> {
         self.next_ping += 1;
@@ -431,8 +439,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 }
 
 /// Runs a write, giving up when the connection is aborted (a peer that stopped reading
-/// must not hold the driver past the close timeout).
-async fn until_aborted<F>(shared: &Shared, write: F) -> Result<(), WsError>
+/// must not hold the driver past the close timeout) or at `stall_deadline`: a write stuck
+/// that long to a peer that has sent nothing meanwhile means a dead peer, which no close
+/// frame can reach.
+async fn guarded_write<F>(
+    shared: &Shared,
+    stall_deadline: Option<Instant>,
+    write: F,
+) -> Result<(), WsError>
 where
     F: std::future::Future<Output = Result<(), WsError>>,
 {
@@ -446,8 +460,15 @@ where
         }
     };
     tokio::select! {
+        biased;
         result = write => result,
         () = aborted => Err(WsError::ConnectionClosed),
+        () = sleep_until(stall_deadline), if stall_deadline.is_some() => {
+            Err(WsError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "peer neither read nor wrote for the idle timeout",
+            )))
+        }
     }
 }
 
