@@ -1,0 +1,142 @@
+//! A ping flood: thousands of pings from a client that does not read the pongs. The server
+//! must answer (or close) without holding more than it must. This is the only test in its
+//! binary so that the process's resident memory reflects the server, not other tests.
+
+mod common;
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use common::{client_frame, within, Req, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use ws_controller::{Conn, Controller, Error};
+
+struct Echo;
+
+impl Controller for Echo {
+    type Extract = ();
+
+    async fn serve(&self, mut conn: Conn, _: ()) -> Result<(), Error> {
+        loop {
+            let message = conn.recv().await?;
+            conn.send(message).await?;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_ping_flood_is_answered_without_growing_memory() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(ws_controller::serve(listener, ws_controller::route("/ws", Echo)).into_future());
+    let (_, raw) = common::raw_upgrade(addr, &Req::upgrade("/ws")).await;
+    let common::RawConn { stream, buf } = raw;
+    let (mut read_half, mut write_half) = stream.into_split();
+
+    const PINGS: usize = 20_000;
+    let payload = [0x55u8; 125];
+    let rss_before = rss_kib();
+    // The flood is written by its own task: the server answers pongs only as fast as we
+    // read them, so a writer that also had to read would deadlock itself, not the server.
+    let writer = tokio::spawn(async move {
+        let ping = client_frame(OP_PING, &payload);
+        let mut burst = Vec::with_capacity(ping.len() * 100);
+        for _ in 0..PINGS / 100 {
+            burst.clear();
+            for _ in 0..100 {
+                burst.extend_from_slice(&ping);
+            }
+            write_half.write_all(&burst).await.unwrap();
+        }
+        write_half
+            .write_all(&client_frame(OP_TEXT, b"after the flood"))
+            .await
+            .unwrap();
+        write_half
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Bytes that arrived with the 101 come first.
+    let mut pending = buf;
+    let mut pongs = 0usize;
+    let echoed = loop {
+        let frame = loop {
+            if let Some((frame, used)) = parse_frame(&pending) {
+                pending.drain(..used);
+                break frame;
+            }
+            let mut chunk = [0u8; 16384];
+            let n = within(
+                "read",
+                tokio::io::AsyncReadExt::read(&mut read_half, &mut chunk),
+            )
+            .await
+            .unwrap();
+            assert!(n > 0, "the server closed the flooded connection");
+            pending.extend_from_slice(&chunk[..n]);
+        };
+        match frame.0 {
+            OP_PONG => {
+                assert_eq!(frame.1, payload, "a pong echoes its ping's payload");
+                pongs += 1;
+            }
+            OP_TEXT => break frame.1,
+            OP_CLOSE => panic!("closed during a ping flood: {:?}", frame.1),
+            other => panic!("unexpected opcode {other}"),
+        }
+    };
+    assert_eq!(echoed, b"after the flood");
+    assert!((1..=PINGS).contains(&pongs), "{pongs} pongs");
+    let mut write_half = within("writer", writer).await.unwrap();
+    write_half
+        .write_all(&client_frame(OP_TEXT, b"bye"))
+        .await
+        .unwrap();
+
+    // The server keeps at most one pending pong: the flood leaves no trace in memory.
+    let growth = rss_kib().saturating_sub(rss_before);
+    assert!(
+        growth < 32 << 10,
+        "resident memory grew by {growth} KiB during the flood"
+    );
+    let mut ws = common::connect(addr, "/ws").await;
+    ws.send(WsMessage::text("still here")).await.unwrap();
+    let echoed = within("echo", ws.next()).await.unwrap().unwrap();
+    assert_eq!(echoed, WsMessage::text("still here"));
+}
+
+/// One unmasked server frame from the front of `data`: ((opcode, payload), bytes used).
+fn parse_frame(data: &[u8]) -> Option<((u8, Vec<u8>), usize)> {
+    if data.len() < 2 {
+        return None;
+    }
+    let (len, header) = match data[1] & 0x7f {
+        126 if data.len() >= 4 => (usize::from(u16::from_be_bytes([data[2], data[3]])), 4),
+        126 => return None,
+        127 => panic!("unexpectedly large server frame"),
+        n => (usize::from(n), 2),
+    };
+    if data.len() < header + len {
+        return None;
+    }
+    Some((
+        (data[0] & 0x0f, data[header..header + len].to_vec()),
+        header + len,
+    ))
+}
+
+/// This process's resident set size.
+fn rss_kib() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
