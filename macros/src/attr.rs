@@ -20,6 +20,8 @@ pub const KEYS: &[&str] = &[
     "read_buffer_size",
     "write_buffer_size",
     "send_queue",
+    "send_queue_bytes",
+    "slow_consumer",
     "close_timeout",
     "ping_interval",
     "idle_timeout",
@@ -38,6 +40,8 @@ pub struct Args {
     pub read_buffer_size: Option<Keyed<LitInt>>,
     pub write_buffer_size: Option<Keyed<LitInt>>,
     pub send_queue: Option<Keyed<LitInt>>,
+    pub send_queue_bytes: Option<Keyed<LitInt>>,
+    pub slow_consumer: Option<SlowConsumerArg>,
     pub close_timeout: Option<Keyed<LitStr>>,
     pub ping_interval: Option<Keyed<DurationArg>>,
     pub idle_timeout: Option<Keyed<DurationArg>>,
@@ -67,6 +71,14 @@ pub enum OriginArg {
     List(List),
     /// `origin = my_check`: a function `fn(&Parts) -> bool`.
     Fn(syn::Path),
+}
+
+/// `slow_consumer = close | drop_newest | wait`.
+#[derive(Clone, Copy)]
+pub enum SlowConsumerArg {
+    Close,
+    DropNewest,
+    Wait,
 }
 
 /// `ping_interval` / `idle_timeout`: a duration string, or `off`.
@@ -174,7 +186,8 @@ impl Args {
                     value
                 })
             ),
-            "max_message_size" | "read_buffer_size" | "write_buffer_size" | "send_queue" => {
+            "max_message_size" | "read_buffer_size" | "write_buffer_size" | "send_queue"
+            | "send_queue_bytes" => {
                 let parsed = int(&value, &name).map(|value| Keyed {
                     key: key.clone(),
                     value,
@@ -183,6 +196,7 @@ impl Args {
                     "max_message_size" => set!(max_message_size, parsed),
                     "read_buffer_size" => set!(read_buffer_size, parsed),
                     "write_buffer_size" => set!(write_buffer_size, parsed),
+                    "send_queue_bytes" => set!(send_queue_bytes, parsed),
                     _ => set!(send_queue, parsed),
                 }
             }
@@ -204,9 +218,29 @@ impl Args {
                     set!(idle_timeout, parsed)
                 }
             }
+            "slow_consumer" => set!(slow_consumer, slow_consumer(&value)),
             "debug" => set!(debug, boolean(&value)),
             _ => errors.push(unknown_key(&key)),
         }
+    }
+}
+
+fn slow_consumer(value: &Expr) -> syn::Result<SlowConsumerArg> {
+    let policy = match value {
+        Expr::Path(path) if path.attrs.is_empty() && path.qself.is_none() => {
+            path.path.get_ident().map(Ident::to_string)
+        }
+        _ => None,
+    };
+    match policy.as_deref() {
+        Some("close") => Ok(SlowConsumerArg::Close),
+        Some("drop_newest") => Ok(SlowConsumerArg::DropNewest),
+        Some("wait") => Ok(SlowConsumerArg::Wait),
+        _ => Err(syn::Error::new_spanned(
+            value,
+            "`slow_consumer` is one of `close` (1008 when a broadcast finds the queue full), \
+             `drop_newest` or `wait`: write e.g. `slow_consumer = drop_newest`",
+        )),
     }
 }
 

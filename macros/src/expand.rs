@@ -511,6 +511,18 @@ fn settings(s: &valid::Settings) -> Option<TokenStream> {
         let n = int(n);
         calls.push(quote!(.send_queue(#n)));
     }
+    if let Some(n) = s.send_queue_bytes {
+        let n = int(n);
+        calls.push(quote!(.send_queue_bytes(#n)));
+    }
+    if let Some(policy) = s.slow_consumer {
+        let policy = match policy {
+            crate::attr::SlowConsumerArg::Close => quote!(Close),
+            crate::attr::SlowConsumerArg::DropNewest => quote!(DropNewest),
+            crate::attr::SlowConsumerArg::Wait => quote!(Wait),
+        };
+        calls.push(quote!(.slow_consumer(#p::SlowConsumer::#policy)));
+    }
     if let Some(t) = s.close_timeout {
         let t = ms(t);
         calls.push(quote!(.close_timeout(#t)));

@@ -84,6 +84,8 @@ pub struct Settings {
     pub read_buffer_size: Option<u64>,
     pub write_buffer_size: Option<u64>,
     pub send_queue: Option<u64>,
+    pub send_queue_bytes: Option<u64>,
+    pub slow_consumer: Option<crate::attr::SlowConsumerArg>,
     /// Milliseconds.
     pub close_timeout: Option<u64>,
     /// `Some(None)` is `off`.
@@ -821,6 +823,8 @@ fn settings(args: &Args, errors: &mut Errors) -> Settings {
         read_buffer_size: size(&args.read_buffer_size, errors),
         write_buffer_size: size(&args.write_buffer_size, errors),
         send_queue: size(&args.send_queue, errors),
+        send_queue_bytes: size(&args.send_queue_bytes, errors),
+        slow_consumer: args.slow_consumer,
         close_timeout: args
             .close_timeout
             .as_ref()

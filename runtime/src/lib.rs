@@ -95,7 +95,7 @@ pub mod __private {
     pub use crate::{
         catch_panic, handler, is_close_error, origin, route, CloseCode, CloseError, CloseStatus,
         Conn, ConnError, Controller, Error, FromBinary, FromJson, FromText, Hub, IntoReply,
-        IntoSession, Message, OriginAllowList, Settings, UpgradeError,
+        IntoSession, Message, OriginAllowList, Settings, SlowConsumer, UpgradeError,
     };
     pub use axum::extract::FromRequestParts;
     pub use axum::response::{IntoResponse, Response};
