@@ -21,7 +21,7 @@ use axum::extract::{Path, Query};
 use axum::response::Html;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
-use ws_controller::{Conn, Controller, Error, Hub, Shutdown};
+use ws_controller::{ws_controller, CloseStatus, Conn, Error, Hub, Shutdown};
 
 struct Chat {
     hub: Hub,
@@ -29,6 +29,12 @@ struct Chat {
 
 #[derive(Deserialize)]
 struct Join {
+    name: String,
+}
+
+/// Who a connection is: its per-connection state.
+struct Member {
+    room: String,
     name: String,
 }
 
@@ -40,20 +46,24 @@ enum Event<'a> {
     Leave { name: &'a str },
 }
 
-impl Controller for Chat {
-    // Extracted before the upgrade: a missing `name` is a 400, and no socket is opened.
-    type Extract = (Path<String>, Query<Join>);
-
-    fn hub(&self) -> Option<&Hub> {
-        Some(&self.hub)
+// Same-host origins only (the default): the page served at `/` may connect, other sites may not.
+#[ws_controller(path = "/chat/{room}")]
+impl Chat {
+    /// Every connection joins the hub: it is in the rooms, and the shutdown closes it.
+    #[hub]
+    fn hub(&self) -> &Hub {
+        &self.hub
     }
 
-    async fn serve(
+    /// Extracted before the upgrade: without `?name=` the client gets a 400 and no socket.
+    #[on_open]
+    async fn join(
         &self,
-        mut conn: Conn,
-        (Path(room), Query(join)): Self::Extract,
-    ) -> Result<(), Error> {
-        let name = join.name.trim().chars().take(32).collect::<String>();
+        conn: &Conn,
+        Path(room): Path<String>,
+        Query(join): Query<Join>,
+    ) -> Result<Member, Error> {
+        let name: String = join.name.trim().chars().take(32).collect();
         let name = if name.is_empty() {
             "anonymous".to_owned()
         } else {
@@ -63,22 +73,26 @@ impl Controller for Chat {
         self.hub
             .broadcast_room(&room, json(&Event::Join { name: &name })?)
             .await;
-        let result = async {
-            loop {
-                let message = conn.recv().await?;
-                let Some(text) = message.as_text() else {
-                    continue;
-                };
-                let event = Event::Message { name: &name, text };
-                self.hub.broadcast_room(&room, json(&event)?).await;
-            }
-        }
-        .await;
-        self.hub.leave(conn.id(), &room);
-        self.hub
-            .broadcast_room(&room, json(&Event::Leave { name: &name })?)
-            .await;
-        result
+        Ok(Member { room, name })
+    }
+
+    /// Each text message goes to everyone in the room, with the sender's name.
+    #[on_text]
+    async fn said(&self, member: &mut Member, text: String) -> Result<(), Error> {
+        let event = Event::Message {
+            name: &member.name,
+            text: &text,
+        };
+        self.hub.broadcast_room(&member.room, json(&event)?).await;
+        Ok(())
+    }
+
+    /// Runs once whatever ended the connection (the hub drops it from its rooms by itself).
+    #[on_close]
+    async fn left(&self, member: Member, _status: CloseStatus, _reason: &str) -> Result<(), Error> {
+        let event = Event::Leave { name: &member.name };
+        self.hub.broadcast_room(&member.room, json(&event)?).await;
+        Ok(())
     }
 }
 
