@@ -56,6 +56,7 @@ mod hub;
 mod message;
 pub mod origin;
 mod panic;
+mod read_buffer;
 mod serve;
 mod server;
 mod settings;

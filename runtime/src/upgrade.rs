@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::panic::catch_sync;
+use crate::read_buffer::ReadBuffer;
 use crate::serve::{serve_connection, Endpoint, SharedEndpoint};
 use crate::{Controller, UpgradeError};
 
@@ -152,6 +153,7 @@ where
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0);
+    detach(&mut parts);
 
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
@@ -162,9 +164,8 @@ where
             }
         };
         let config = endpoint.settings.engine_config();
-        let stream =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                .await;
+        let io = ReadBuffer::new(TokioIo::new(upgraded), endpoint.settings.read_buffer_size);
+        let stream = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         serve_connection(
             &endpoint.controller,
             &endpoint.settings,
@@ -181,6 +182,24 @@ where
 
 struct Handshake {
     key: HeaderValue,
+}
+
+/// Copies the URI and header values out of the HTTP server's read buffer.
+///
+/// The request head lives as long as the connection ([`Sender::request`](crate::Sender::request)),
+/// and hyper parses the URI and header values as slices of its read buffer (8 KiB or more):
+/// kept as they are, they would keep that whole buffer alive on every connection.
+fn detach(parts: &mut Parts) {
+    let mut headers = HeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        headers.append(name.clone(), copy);
+    }
+    parts.headers = headers;
+    if let Ok(uri) = http::Uri::try_from(parts.uri.to_string()) {
+        parts.uri = uri;
+    }
 }
 
 fn validate(parts: &Parts) -> Result<Handshake, (StatusCode, UpgradeError)> {
