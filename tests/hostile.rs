@@ -7,7 +7,6 @@ mod common;
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use common::{within, RawConn, Req};
 use futures_util::{SinkExt, StreamExt};
