@@ -181,6 +181,11 @@ impl<'a> Pattern<'a> {
                 "the host must be a domain name, an IP address, or `*.` followed by a domain",
             );
         }
+        // An IP address has no subdomains: such a pattern could never match (found by the
+        // `origin` fuzz target).
+        if wildcard && (host.starts_with('[') || host.parse::<std::net::Ipv4Addr>().is_ok()) {
+            return Err("`*.` must be followed by a domain name, not an IP address");
+        }
         Ok(Self {
             scheme,
             wildcard,
@@ -298,6 +303,10 @@ mod tests {
             "https://a.*.com",
             "1http://example.com",
             "https://example.com/path",
+            // Found by the `origin` fuzz target: a wildcard over an IP address was accepted
+            // although no origin can match it.
+            "http://*.[::1]",
+            "http://*.127.0.0.1:3000",
         ] {
             assert!(OriginAllowList::new([bad]).is_err(), "{bad}");
         }
