@@ -1,15 +1,17 @@
 //! [`Conn`], the connection a controller serves, and [`Sender`], its cloneable write handle.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
+use tokio::sync::{oneshot, watch, Notify, Semaphore, TryAcquireError};
 
 use crate::close::{truncate_reason, CloseCode, CloseError, CloseStatus};
 use crate::{ConnError, Message, SlowConsumer, INTERNAL_ERROR_REASON, NORMAL_CLOSURE_REASON};
@@ -36,8 +38,35 @@ impl fmt::Display for ConnId {
     }
 }
 
-/// What the driver is asked to do besides writing data.
-pub(crate) struct PingRequest(pub(crate) oneshot::Sender<Duration>);
+/// What senders queue for the driver: messages and ping requests.
+///
+/// The connection's queues live in [`Shared`] behind plain mutexes rather than in channels:
+/// a channel allocates its first block of slots up front (about 2 KiB per queue for a
+/// 40-byte message), which every idle connection would pay for. A `VecDeque` allocates
+/// only when something is queued.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    /// Messages to send, oldest first; each holds one `queue_slots` permit and its
+    /// `queue_cost` of `queue_bytes` permits.
+    pub(crate) messages: VecDeque<Message>,
+    /// Pings asked for by [`Sender::ping`], not yet sent.
+    pub(crate) pings: Vec<oneshot::Sender<Duration>>,
+    /// Set when the driver has ended: nothing is sent any more.
+    pub(crate) ended: bool,
+}
+
+/// The reader's side: at most one message waits for [`Conn::recv`], and the driver reads
+/// the next frame only once it is taken (TCP backpressure instead of unbounded buffering).
+#[derive(Default)]
+pub(crate) struct Inbox {
+    pub(crate) item: Option<Result<Message, ConnError>>,
+    /// The task waiting in [`Conn::recv`].
+    pub(crate) reader: Option<Waker>,
+    /// Nobody will call [`Conn::recv`] any more (the `Conn` was dropped, or read-closed).
+    pub(crate) reader_gone: bool,
+    /// The driver has ended: once `item` is taken, `recv` reports how the connection closed.
+    pub(crate) ended: bool,
+}
 
 /// State shared by a connection's handles and its driver.
 pub(crate) struct Shared {
@@ -61,11 +90,16 @@ pub(crate) struct Shared {
     /// Bytes that may still be queued; a queued message holds `queue_cost(len)` permits
     /// until the driver has written it.
     pub(crate) queue_bytes: Semaphore,
+    /// Messages that may still be queued (`send_queue`); a queued message holds one.
+    pub(crate) queue_slots: Semaphore,
+    pub(crate) outbox: Mutex<Outbox>,
+    pub(crate) inbox: Mutex<Inbox>,
     pub(crate) queue_bytes_limit: usize,
     pub(crate) slow_consumer: SlowConsumer,
     /// Run once when the connection's task ends; `None` afterwards.
     end_hooks: Mutex<Option<Vec<EndHook>>>,
-    /// Wakes the driver for a close request or an abort.
+    /// Wakes the driver: something was queued, the reader took its message, a close was
+    /// requested, or the connection was aborted.
     pub(crate) wake: Notify,
     /// An error for the reader that could not be queued behind earlier messages.
     pub(crate) pending_error: Mutex<Option<ConnError>>,
@@ -98,6 +132,9 @@ impl Shared {
             close_request: Mutex::new(None),
             queue_bytes: Semaphore::new(queue_limit(settings.send_queue_bytes)),
             queue_bytes_limit: queue_limit(settings.send_queue_bytes),
+            queue_slots: Semaphore::new(settings.send_queue.clamp(1, Semaphore::MAX_PERMITS)),
+            outbox: Mutex::new(Outbox::default()),
+            inbox: Mutex::new(Inbox::default()),
             slow_consumer: settings.slow_consumer,
             end_hooks: Mutex::new(Some(Vec::new())),
             wake: Notify::new(),
@@ -160,6 +197,39 @@ impl Shared {
 
     pub(crate) fn abort(&self) {
         self.aborted.store(true, Ordering::Release);
+        // Every waiter: the driver's loop, or a write of the driver blocked on the peer.
+        self.wake.notify_waiters();
+        self.wake.notify_one();
+    }
+
+    /// Queues a message that holds its queue permits; hands it back when the driver has
+    /// ended.
+    fn enqueue(
+        &self,
+        message: Message,
+        bytes: tokio::sync::SemaphorePermit<'_>,
+        slot: tokio::sync::SemaphorePermit<'_>,
+    ) -> Result<(), Message> {
+        let mut outbox = lock(&self.outbox);
+        if outbox.ended {
+            return Err(message);
+        }
+        outbox.messages.push_back(message);
+        drop(outbox);
+        // The driver gives the permits back once the message is written.
+        bytes.forget();
+        slot.forget();
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// The reader will not read any more; with `dropped`, not even what is waiting for it.
+    pub(crate) fn reader_gone(&self, dropped: bool) {
+        let mut inbox = lock(&self.inbox);
+        inbox.reader_gone = true;
+        let item = if dropped { inbox.item.take() } else { None };
+        drop(inbox);
+        drop(item);
         self.wake.notify_one();
     }
 
@@ -215,8 +285,6 @@ fn duration_ms(d: Duration) -> u64 {
 #[derive(Clone)]
 pub struct Sender {
     pub(crate) shared: Arc<Shared>,
-    data: mpsc::Sender<Message>,
-    pings: mpsc::Sender<PingRequest>,
 }
 
 /// Why [`Sender::try_send`] did not queue a message; the message is handed back.
@@ -246,19 +314,28 @@ impl Sender {
         if self.shared.is_closing() {
             return Err(self.shared.closed_error());
         }
-        let cost = self.shared.queue_cost(message.len());
-        let permit = self.shared.queue_bytes.acquire_many(cost).await;
-        let Ok(permit) = permit else {
-            return Err(self.shared.closed_error());
+        let shared = &*self.shared;
+        let cost = shared.queue_cost(message.len());
+        // Permits are usually there: try first, without building a waiting future.
+        let bytes = match shared.queue_bytes.try_acquire_many(cost) {
+            Ok(permit) => Ok(permit),
+            Err(TryAcquireError::NoPermits) => shared.queue_bytes.acquire_many(cost).await,
+            Err(TryAcquireError::Closed) => return Err(shared.closed_error()),
         };
-        match self.data.send(message).await {
-            Ok(()) => {
-                // The driver gives the bytes back once the message is written.
-                permit.forget();
-                Ok(())
-            }
-            Err(_) => Err(self.shared.closed_error()),
-        }
+        let Ok(bytes) = bytes else {
+            return Err(shared.closed_error());
+        };
+        let slot = match shared.queue_slots.try_acquire() {
+            Ok(permit) => Ok(permit),
+            Err(TryAcquireError::NoPermits) => shared.queue_slots.acquire().await,
+            Err(TryAcquireError::Closed) => return Err(shared.closed_error()),
+        };
+        let Ok(slot) = slot else {
+            return Err(shared.closed_error());
+        };
+        shared
+            .enqueue(message, bytes, slot)
+            .map_err(|_| shared.closed_error())
     }
 
     /// Queues a text message.
@@ -284,23 +361,26 @@ impl Sender {
         if self.shared.is_closing() {
             return Err(TrySendError::Closed(message));
         }
-        let cost = self.shared.queue_cost(message.len());
-        let Ok(permit) = self.shared.queue_bytes.try_acquire_many(cost) else {
-            return Err(TrySendError::Full(message));
+        let shared = &*self.shared;
+        let cost = shared.queue_cost(message.len());
+        let bytes = match shared.queue_bytes.try_acquire_many(cost) {
+            Ok(permit) => permit,
+            Err(TryAcquireError::NoPermits) => return Err(TrySendError::Full(message)),
+            Err(TryAcquireError::Closed) => return Err(TrySendError::Closed(message)),
         };
-        match self.data.try_send(message) {
-            Ok(()) => {
-                permit.forget();
-                Ok(())
-            }
-            Err(mpsc::error::TrySendError::Full(m)) => Err(TrySendError::Full(m)),
-            Err(mpsc::error::TrySendError::Closed(m)) => Err(TrySendError::Closed(m)),
-        }
+        let slot = match shared.queue_slots.try_acquire() {
+            Ok(permit) => permit,
+            Err(TryAcquireError::NoPermits) => return Err(TrySendError::Full(message)),
+            Err(TryAcquireError::Closed) => return Err(TrySendError::Closed(message)),
+        };
+        shared
+            .enqueue(message, bytes, slot)
+            .map_err(TrySendError::Closed)
     }
 
     /// Messages waiting in the outbound queue.
     pub fn queued_messages(&self) -> usize {
-        self.data.max_capacity() - self.data.capacity()
+        lock(&self.shared.outbox).messages.len()
     }
 
     /// Payload bytes waiting in the outbound queue (each message counted up to the byte
@@ -315,9 +395,17 @@ impl Sender {
     /// read by the connection's driver, not by the caller.
     pub async fn ping(&self) -> Result<Duration, ConnError> {
         let (tx, rx) = oneshot::channel();
-        if self.shared.is_closing() || self.pings.send(PingRequest(tx)).await.is_err() {
+        if self.shared.is_closing() {
             return Err(self.shared.closed_error());
         }
+        {
+            let mut outbox = lock(&self.shared.outbox);
+            if outbox.ended {
+                return Err(self.shared.closed_error());
+            }
+            outbox.pings.push(tx);
+        }
+        self.shared.wake.notify_one();
         rx.await.map_err(|_| self.shared.closed_error())
     }
 
@@ -449,15 +537,11 @@ impl fmt::Debug for Sender {
 /// with the right code (1002, 1007, 1009) before the error reaches [`Conn::recv`].
 pub struct Conn {
     sender: Sender,
-    inbound: mpsc::Receiver<Result<Message, ConnError>>,
 }
 
-/// The driver's ends of a new connection's queues.
+/// What the driver of a new connection needs.
 pub(crate) struct DriverEnds {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) data: mpsc::Receiver<Message>,
-    pub(crate) pings: mpsc::Receiver<PingRequest>,
-    pub(crate) inbound: mpsc::Sender<Result<Message, ConnError>>,
     pub(crate) closed: watch::Sender<Option<CloseError>>,
 }
 
@@ -477,22 +561,13 @@ impl Conn {
             settings,
             closed_rx,
         ));
-        let (data_tx, data_rx) = mpsc::channel(settings.send_queue.max(1));
-        let (ping_tx, ping_rx) = mpsc::channel(8);
-        let (in_tx, in_rx) = mpsc::channel(1);
         let conn = Self {
             sender: Sender {
                 shared: shared.clone(),
-                data: data_tx,
-                pings: ping_tx,
             },
-            inbound: in_rx,
         };
         let ends = DriverEnds {
             shared,
-            data: data_rx,
-            pings: ping_rx,
-            inbound: in_tx,
             closed: closed_tx,
         };
         (conn, ends)
@@ -504,12 +579,28 @@ impl Conn {
     /// code and reason), [`ConnError::PeerGone`] when the peer vanished, and the violation
     /// that made the connection close ([`ConnError::MessageTooBig`], ...).
     pub async fn recv(&mut self) -> Result<Message, ConnError> {
-        match self.inbound.recv().await {
-            Some(result) => result,
-            None => Err(lock(&self.sender.shared.pending_error)
-                .take()
-                .unwrap_or_else(|| self.sender.shared.closed_error())),
-        }
+        let shared = &*self.sender.shared;
+        std::future::poll_fn(|cx| {
+            let mut inbox = lock(&shared.inbox);
+            if let Some(item) = inbox.item.take() {
+                drop(inbox);
+                // Room for the next message: the driver may read again.
+                shared.wake.notify_one();
+                return Poll::Ready(item);
+            }
+            if inbox.ended || inbox.reader_gone {
+                drop(inbox);
+                return Poll::Ready(Err(lock(&shared.pending_error)
+                    .take()
+                    .unwrap_or_else(|| shared.closed_error())));
+            }
+            match &mut inbox.reader {
+                Some(waker) => waker.clone_from(cx.waker()),
+                None => inbox.reader = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Receives the next message and decodes it from JSON (text or binary).
@@ -534,12 +625,18 @@ impl Conn {
             .shared
             .read_closed
             .store(true, Ordering::Release);
-        self.inbound.close();
+        self.sender.shared.reader_gone(false);
     }
 
     /// A cloneable handle for writing from other tasks.
     pub fn sender(&self) -> Sender {
         self.sender.clone()
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.sender.shared.reader_gone(true);
     }
 }
 

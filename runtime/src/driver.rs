@@ -9,11 +9,12 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
@@ -22,7 +23,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::close::{CloseCode, CloseError, CloseStatus};
-use crate::conn::{lock, DriverEnds, PingRequest, Shared};
+use crate::conn::{lock, DriverEnds, Shared};
 use crate::{ConnError, Message};
 
 /// Messages written before one flush, so a burst from many senders costs few syscalls.
@@ -31,8 +32,6 @@ const WRITE_BATCH: usize = 64;
 pub(crate) struct Driver<T> {
     ws: WebSocketStream<T>,
     shared: Arc<Shared>,
-    data: mpsc::Receiver<Message>,
-    ping_requests: mpsc::Receiver<PingRequest>,
     closed: watch::Sender<Option<CloseError>>,
     /// Pings sent by [`Sender::ping`](crate::Sender::ping), oldest first.
     pings: VecDeque<(u64, Instant, oneshot::Sender<Duration>)>,
@@ -54,57 +53,75 @@ enum Step {
     Done,
 }
 
-type Permit<'a> = mpsc::Permit<'a, Result<Message, ConnError>>;
-
 impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
-    /// The driver of `ws`, and the reader's queue it feeds.
-    pub(crate) fn new(
-        ws: WebSocketStream<T>,
-        ends: DriverEnds,
-    ) -> (Self, mpsc::Sender<Result<Message, ConnError>>) {
-        let driver = Self {
+    /// The driver of `ws`.
+    pub(crate) fn new(ws: WebSocketStream<T>, ends: DriverEnds) -> Self {
+        Self {
             ws,
             shared: ends.shared,
-            data: ends.data,
-            ping_requests: ends.pings,
             closed: ends.closed,
             pings: VecDeque::new(),
             next_ping: 0,
             last_seen: Instant::now(),
-        };
-        (driver, ends.inbound)
+        }
     }
 
     /// Drives the connection until it is closed, then publishes the final status and drops
     /// the socket (closing TCP).
-    pub(crate) async fn run(
-        mut self,
-        inbound: mpsc::Sender<Result<Message, ConnError>>,
-    ) -> CloseError {
-        let status = self.run_loop(&inbound).await;
+    pub(crate) async fn run(mut self) -> CloseError {
+        let status = self.run_loop().await;
         // Publish the status before the reader sees its queue end, so `recv` reports it.
         let _ = self.closed.send(Some(status.clone()));
         // Nothing more will be written: wake senders waiting for queue room so they fail
-        // instead of waiting forever.
+        // instead of waiting forever, and fail pings not sent yet.
         self.shared.queue_bytes.close();
-        drop(inbound);
+        self.shared.queue_slots.close();
+        let unsent = {
+            let mut outbox = lock(&self.shared.outbox);
+            outbox.ended = true;
+            (
+                std::mem::take(&mut outbox.messages),
+                std::mem::take(&mut outbox.pings),
+            )
+        };
+        drop(unsent);
+        // End the reader's queue.
+        let reader = {
+            let mut inbox = lock(&self.shared.inbox);
+            inbox.ended = true;
+            inbox.reader.take()
+        };
+        if let Some(reader) = reader {
+            reader.wake();
+        }
         status
     }
 
-    async fn run_loop(&mut self, inbound: &mpsc::Sender<Result<Message, ConnError>>) -> CloseError {
+    /// True when the reader has room for a message, or will not read any more.
+    fn reader_has_room(&self) -> bool {
+        let inbox = lock(&self.shared.inbox);
+        inbox.item.is_none() || inbox.reader_gone
+    }
+
+    async fn run_loop(&mut self) -> CloseError {
         let shared = self.shared.clone();
         let mut phase = Phase::Open;
         // The status that ends the connection: the first close frame sent or received.
         let mut status: Option<CloseError> = None;
-        let mut permit: Option<Permit<'_>> = None;
-        let mut data_open = true;
-        let mut pings_open = true;
-        let mut reader_gone = false;
         let mut heartbeat = shared.ping_interval.map(|period| {
             let mut timer = tokio::time::interval_at(Instant::now() + period, period);
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             timer
         });
+        // One wake-up future and one idle timer for the connection's life: creating them
+        // on every turn of the loop would register and unregister them every message.
+        let woken = shared.wake.notified();
+        tokio::pin!(woken);
+        let idle_timer = tokio::time::sleep_until(
+            self.last_seen + shared.idle_timeout.unwrap_or(Duration::from_secs(86_400)),
+        );
+        tokio::pin!(idle_timer);
+        let mut was_reading = true;
 
         loop {
             // State is checked here rather than only on a wake-up: a wake-up may be consumed
@@ -122,57 +139,42 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 }
             }
             let open = matches!(phase, Phase::Open);
-            // Data is read only when the reader has room for it (TCP backpressure), unless
-            // nobody will read data any more.
-            let wants_permit = open && !reader_gone && !shared.read_closed.load(Ordering::Acquire);
+            let mut more_queued = false;
+            if open {
+                match guarded_write(&shared, self.stall_deadline(), self.write_queued()).await {
+                    Ok(more) => more_queued = more,
+                    Err(err) => {
+                        self.peer_gone(io_error(err));
+                        break;
+                    }
+                }
+            }
             let deadline = match phase {
                 Phase::Closing(d) => Some(d),
                 Phase::Open => None,
             };
-            let reading = permit.is_some() || !wants_permit;
-            // Silence only counts while we are reading: a peer held back by our own
-            // backpressure is not idle.
-            let idle_deadline = match shared.idle_timeout {
-                Some(limit) if open && reading => Some(self.last_seen + limit),
-                _ => None,
-            };
+            // Data is read only when the reader has room for it (TCP backpressure), unless
+            // nobody will read data any more.
+            let reading =
+                !open || shared.read_closed.load(Ordering::Acquire) || self.reader_has_room();
+            if reading && !was_reading {
+                // Silence only counts while we are reading: a peer held back by our own
+                // backpressure is not idle.
+                self.last_seen = Instant::now();
+            }
+            was_reading = reading;
+            let idle_check = open && reading && shared.idle_timeout.is_some();
 
             tokio::select! {
-                () = shared.wake.notified() => {}
+                () = &mut woken => woken.set(shared.wake.notified()),
 
-                request = self.ping_requests.recv(), if pings_open => match request {
-                    Some(PingRequest(reply)) if open => {
-                        if let Err(err) = guarded_write(&shared, self.stall_deadline(), self.send_ping(Some(reply))).await {
-                            self.peer_gone(io_error(err));
-                            break;
-                        }
-                    }
-                    Some(_) => {}
-                    None => pings_open = false,
-                },
-
-                message = self.data.recv(), if data_open && open => match message {
-                    Some(message) => {
-                        if let Err(err) = guarded_write(&shared, self.stall_deadline(), self.write_batch(message)).await {
-                            self.peer_gone(io_error(err));
-                            break;
-                        }
-                    }
-                    None => data_open = false,
-                },
-
-                reserved = inbound.reserve(), if wants_permit && permit.is_none() => match reserved {
-                    Ok(p) => {
-                        permit = Some(p);
-                        self.last_seen = Instant::now();
-                    }
-                    Err(_) => reader_gone = true,
-                },
+                // More than a batch was queued: write the rest after a look at the socket.
+                () = std::future::ready(()), if more_queued => {}
 
                 frame = self.ws.next(), if reading => {
                     self.last_seen = Instant::now();
                     let step = match frame {
-                        Some(frame) => self.on_frame(frame, &mut permit, &mut phase, &mut status).await,
+                        Some(frame) => self.on_frame(frame, &mut phase, &mut status).await,
                         None => self.fail_gone(None, &status),
                     };
                     if let Step::Done = step {
@@ -189,24 +191,29 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                     }
                 }
 
-                () = sleep_until(idle_deadline), if idle_deadline.is_some() => {
-                    tracing::debug!("closing idle connection");
-                    shared.mark_closing();
-                    status = Some(CloseError::new(CloseCode::GOING_AWAY, "Idle timeout"));
-                    phase = self
-                        .start_close(CloseCode::GOING_AWAY, "Idle timeout".into(), false)
-                        .await;
+                () = &mut idle_timer, if idle_check => {
+                    let due = self.last_seen + shared.idle_timeout.unwrap_or_default();
+                    if due > Instant::now() {
+                        // The peer spoke since the timer was set: wait for the rest.
+                        idle_timer.as_mut().reset(due);
+                    } else {
+                        tracing::debug!("closing idle connection");
+                        shared.mark_closing();
+                        status = Some(CloseError::new(CloseCode::GOING_AWAY, "Idle timeout"));
+                        phase = self
+                            .start_close(CloseCode::GOING_AWAY, "Idle timeout".into(), false)
+                            .await;
+                    }
                 }
             }
         }
         status.unwrap_or_else(|| CloseError::new(CloseStatus::Abnormal, ""))
     }
 
-    /// Handles one read result. `permit` is the reader's slot when data may be delivered.
+    /// Handles one read result.
     async fn on_frame(
         &mut self,
         frame: Result<WsMessage, WsError>,
-        permit: &mut Option<Permit<'_>>,
         phase: &mut Phase,
         status: &mut Option<CloseError>,
     ) -> Step {
@@ -227,13 +234,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             }
             Ok(WsMessage::Close(frame)) => return self.on_close_frame(frame, phase, status).await,
             Ok(WsMessage::Frame(_)) => return Step::Continue,
-            Err(err) => return self.on_error(err, permit.take(), phase, status).await,
+            Err(err) => return self.on_error(err, phase, status).await,
         };
         match phase {
             // Data during our close handshake is discarded (RFC 6455 §1.4).
             Phase::Closing(_) => Step::Continue,
             Phase::Open if shared.read_closed.load(Ordering::Acquire) => {
-                self.deliver_error(ConnError::UnexpectedMessage, permit.take());
+                self.deliver_error(ConnError::UnexpectedMessage);
                 *status = Some(CloseError::new(
                     CloseCode::POLICY_VIOLATION,
                     "unexpected data message",
@@ -248,10 +255,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 Step::Continue
             }
             Phase::Open => {
-                // Without a permit the reader is gone: nobody will read this message.
-                if let Some(permit) = permit.take() {
-                    permit.send(Ok(message));
-                }
+                // Frames are read only when the reader has room, or is gone (then nobody will
+                // read this message).
+                let _ = self.deliver(Ok(message));
                 Step::Continue
             }
         }
@@ -294,7 +300,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
     async fn on_error(
         &mut self,
         err: WsError,
-        permit: Option<Permit<'_>>,
         phase: &mut Phase,
         status: &mut Option<CloseError>,
     ) -> Step {
@@ -325,7 +330,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 ConnError::Protocol(other.to_string()),
             ),
         };
-        self.deliver_error(error, permit);
+        self.deliver_error(error);
         self.shared.mark_closing();
         *status = Some(CloseError::new(code, reason));
         // Failing the connection (RFC 6455 §7.1.7): replies already queued still go out
@@ -348,11 +353,26 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
     }
 
     /// Hands an error to the reader, after any message it has not read yet.
-    fn deliver_error(&self, err: ConnError, permit: Option<Permit<'_>>) {
-        match permit {
-            Some(permit) => permit.send(Err(err)),
-            None => self.shared.set_pending_error(err),
+    fn deliver_error(&self, err: ConnError) {
+        if let Err(Err(err)) = self.deliver(Err(err)) {
+            self.shared.set_pending_error(err);
         }
+    }
+
+    /// Hands an item to the reader when it has room; gives it back otherwise.
+    #[allow(clippy::result_large_err)]
+    fn deliver(&self, item: Result<Message, ConnError>) -> Result<(), Result<Message, ConnError>> {
+        let mut inbox = lock(&self.shared.inbox);
+        if inbox.reader_gone || inbox.item.is_some() {
+            return Err(item);
+        }
+        inbox.item = Some(item);
+        let reader = inbox.reader.take();
+        drop(inbox);
+        if let Some(reader) = reader {
+            reader.wake();
+        }
+        Ok(())
     }
 
     /// Writes what is queued when `flush` is set (messages come before the close, so
@@ -366,7 +386,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             reason: reason.into(),
         };
         let write = async {
-            while let Ok(message) = self.data.try_recv() {
+            let queued = std::mem::take(&mut lock(&self.shared.outbox).messages);
+            for message in queued {
                 self.release(&message);
                 if flush {
                     self.ws.feed(message.into()).await?;
@@ -381,26 +402,36 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         }
     }
 
-    async fn write_batch(&mut self, first: Message) -> Result<(), WsError> {
-        self.release(&first);
-        self.ws.feed(first.into()).await?;
-        for _ in 1..WRITE_BATCH {
-            match self.data.try_recv() {
-                Ok(message) => {
-                    self.release(&message);
-                    self.ws.feed(message.into()).await?;
-                }
-                Err(_) => break,
+    /// Writes the pings and messages senders queued: at most `WRITE_BATCH` messages, then
+    /// one flush. True when more messages are waiting.
+    async fn write_queued(&mut self) -> Result<bool, WsError> {
+        let pings = {
+            let mut outbox = lock(&self.shared.outbox);
+            if outbox.messages.is_empty() && outbox.pings.is_empty() {
+                return Ok(false);
             }
+            std::mem::take(&mut outbox.pings)
+        };
+        for reply in pings {
+            self.send_ping(Some(reply)).await?;
         }
-        self.ws.flush().await
+        for _ in 0..WRITE_BATCH {
+            let Some(message) = lock(&self.shared.outbox).messages.pop_front() else {
+                break;
+            };
+            self.release(&message);
+            self.ws.feed(message.into()).await?;
+        }
+        self.ws.flush().await?;
+        Ok(!lock(&self.shared.outbox).messages.is_empty())
     }
 
-    /// Gives back the queue bytes a message held; it now sits in the engine's write buffer,
-    /// which a flush empties before the next batch is taken.
+    /// Gives back the queue place and bytes a message held; it now sits in the engine's
+    /// write buffer, which a flush empties before the next batch is taken.
     fn release(&self, message: &Message) {
         let cost = self.shared.queue_cost(message.len());
         self.shared.queue_bytes.add_permits(cost as usize);
+        self.shared.queue_slots.add_permits(1);
     }
 
     /// When a write that may block gives up: the peer has been silent for the idle timeout
@@ -442,14 +473,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 /// must not hold the driver past the close timeout) or at `stall_deadline`: a write stuck
 /// that long to a peer that has sent nothing meanwhile means a dead peer, which no close
 /// frame can reach.
-async fn guarded_write<F>(
+async fn guarded_write<F, R>(
     shared: &Shared,
     stall_deadline: Option<Instant>,
     write: F,
-) -> Result<(), WsError>
+) -> Result<R, WsError>
 where
-    F: std::future::Future<Output = Result<(), WsError>>,
+    F: std::future::Future<Output = Result<R, WsError>>,
 {
+    let mut write = std::pin::pin!(write);
+    // Most writes complete at once: then no waiter is registered and no timer armed.
+    let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+    if let Poll::Ready(result) = first {
+        return result;
+    }
     let aborted = async {
         loop {
             let woken = shared.wake.notified();
@@ -461,7 +498,7 @@ where
     };
     tokio::select! {
         biased;
-        result = write => result,
+        result = &mut write => result,
         () = aborted => Err(WsError::ConnectionClosed),
         () = sleep_until(stall_deadline), if stall_deadline.is_some() => {
             Err(WsError::Io(std::io::Error::new(

@@ -51,7 +51,7 @@ pub async fn serve_connection<C, S, T>(
     async move {
         let started = Instant::now();
         tracing::debug!(subprotocol = sender.subprotocol(), "connection opened");
-        let (driver, inbound) = Driver::new(stream, ends);
+        let driver = Driver::new(stream, ends);
         let serve = async {
             let outcome = crate::panic::catch(
                 async { controller.serve(conn, extract).await },
@@ -76,7 +76,7 @@ pub async fn serve_connection<C, S, T>(
                 }
             }
         };
-        let (status, ()) = tokio::join!(driver.run(inbound), serve);
+        let (status, ()) = tokio::join!(driver.run(), serve);
         tracing::debug!(
             code = status.code.as_u16(),
             reason = %status.reason,
