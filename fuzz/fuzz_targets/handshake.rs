@@ -76,6 +76,10 @@ enum Expect {
 }
 
 fn check(input: &[u8], output: &[u8]) {
+    let mut headers = [httparse::EMPTY_HEADER; 100];
+    if let Ok(httparse::Status::Complete(_)) = httparse::Request::new(&mut headers).parse(input) {
+        assert!(!output.is_empty(), "no response to a complete request head");
+    }
     let mut at = 0;
     let mut first = true;
     while at < output.len() {

@@ -126,6 +126,15 @@ pub fn run<F: std::future::Future<Output = ()>>(bound: Duration, fut: F) {
                 ARMED.store(false, Ordering::Relaxed);
             }
         }
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                // The report (backtrace symbolisation) allocates large buffers.
+                ARMED.store(false, Ordering::Relaxed);
+                previous(info);
+            }));
+        });
         ARMED.store(true, Ordering::Relaxed);
         let _disarm = Disarm;
         rt.block_on(async {
@@ -147,6 +156,11 @@ pub fn run<F: std::future::Future<Output = ()>>(bound: Duration, fut: F) {
 
 /// A client end of an in-memory HTTP/1.1 connection whose server end hyper serves with
 /// upgrades and the request-head timeout, as `ws_controller::serve` does.
+///
+/// One difference: half-closed clients are supported, so a target can end its request
+/// stream with EOF and still read the answers (hyper's default drops a connection whose
+/// client half-closes, in-flight response included, which would hide every response to a
+/// request the input ends with).
 pub fn connect(app: &Router) -> DuplexStream {
     let (client, server) = tokio::io::duplex(64 << 10);
     let service = hyper_util::service::TowerToHyperService::new(app.clone());
@@ -155,6 +169,7 @@ pub fn connect(app: &Router) -> DuplexStream {
         let _ = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(ws_controller::DEFAULT_HANDSHAKE_TIMEOUT)
+            .half_close(true)
             .serve_connection(io, service)
             .with_upgrades()
             .await;
