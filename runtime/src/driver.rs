@@ -7,6 +7,7 @@
 //! closing never depends on someone else reading.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
@@ -30,7 +31,9 @@ use crate::{ConnError, Message};
 const WRITE_BATCH: usize = 64;
 
 pub(crate) struct Driver<T> {
-    ws: WebSocketStream<T>,
+    /// The socket; dropped (closing TCP) as soon as `run` ends, even if the controller's
+    /// serve future, which shares the task, goes on.
+    stream: Option<WebSocketStream<T>>,
     shared: Arc<Shared>,
     closed: watch::Sender<Option<CloseError>>,
     /// Pings sent by [`Sender::ping`](crate::Sender::ping), oldest first.
@@ -57,7 +60,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
     /// The driver of `ws`.
     pub(crate) fn new(ws: WebSocketStream<T>, ends: DriverEnds) -> Self {
         Self {
-            ws,
+            stream: Some(ws),
             shared: ends.shared,
             closed: ends.closed,
             pings: VecDeque::new(),
@@ -68,8 +71,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 
     /// Drives the connection until it is closed, then publishes the final status and drops
     /// the socket (closing TCP).
-    pub(crate) async fn run(mut self) -> CloseError {
+    pub(crate) async fn run(&mut self) -> CloseError {
         let status = self.run_loop().await;
+        self.stream = None;
         // Publish the status before the reader sees its queue end, so `recv` reports it.
         let _ = self.closed.send(Some(status.clone()));
         // Nothing more will be written: wake senders waiting for queue room so they fail
@@ -95,6 +99,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             reader.wake();
         }
         status
+    }
+
+    /// The socket, which is there until `run` ends (nothing else calls into the driver).
+    fn ws(&mut self) -> &mut WebSocketStream<T> {
+        self.stream
+            .as_mut()
+            .expect("the driver's stream lives until `run` ends")
     }
 
     /// True when the reader has room for a message, or will not read any more.
@@ -133,8 +144,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 let request = lock(&shared.close_request).take();
                 if let Some(request) = request {
                     status = Some(CloseError::new(request.code, request.reason.clone()));
-                    phase = self
-                        .start_close(request.code, request.reason, request.flush)
+                    phase = Box::pin(self.start_close(request.code, request.reason, request.flush))
                         .await;
                 }
             }
@@ -171,7 +181,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 // More than a batch was queued: write the rest after a look at the socket.
                 () = std::future::ready(()), if more_queued => {}
 
-                frame = self.ws.next(), if reading => {
+                frame = self.ws().next(), if reading => {
                     self.last_seen = Instant::now();
                     let step = match frame {
                         Some(frame) => self.on_frame(frame, &mut phase, &mut status).await,
@@ -200,9 +210,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                         tracing::debug!("closing idle connection");
                         shared.mark_closing();
                         status = Some(CloseError::new(CloseCode::GOING_AWAY, "Idle timeout"));
-                        phase = self
-                            .start_close(CloseCode::GOING_AWAY, "Idle timeout".into(), false)
-                            .await;
+                        phase = Box::pin(self.start_close(
+                            CloseCode::GOING_AWAY,
+                            "Idle timeout".into(),
+                            false,
+                        ))
+                        .await;
                     }
                 }
             }
@@ -223,7 +236,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             Ok(WsMessage::Binary(data)) => Message::Binary(data),
             Ok(WsMessage::Ping(_)) => {
                 // The engine queued the pong; send it now rather than with the next read.
-                return match guarded_write(&shared, self.stall_deadline(), self.ws.flush()).await {
+                return match guarded_write(&shared, self.stall_deadline(), self.ws().flush()).await
+                {
                     Ok(()) => Step::Continue,
                     Err(err) => self.fail_gone(io_error(err), status),
                 };
@@ -232,9 +246,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 self.on_pong(&payload);
                 return Step::Continue;
             }
-            Ok(WsMessage::Close(frame)) => return self.on_close_frame(frame, phase, status).await,
+            // The closing paths run once per connection: boxed, so that the connection's
+            // task does not carry their room (timers, close writes) for its whole life.
+            Ok(WsMessage::Close(frame)) => {
+                return Box::pin(self.on_close_frame(frame, phase, status)).await
+            }
             Ok(WsMessage::Frame(_)) => return Step::Continue,
-            Err(err) => return self.on_error(err, phase, status).await,
+            Err(err) => return Box::pin(self.on_error(err, phase, status)).await,
         };
         match phase {
             // Data during our close handshake is discarded (RFC 6455 §1.4).
@@ -245,13 +263,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                     CloseCode::POLICY_VIOLATION,
                     "unexpected data message",
                 ));
-                *phase = self
-                    .start_close(
-                        CloseCode::POLICY_VIOLATION,
-                        "unexpected data message".into(),
-                        false,
-                    )
-                    .await;
+                *phase = Box::pin(self.start_close(
+                    CloseCode::POLICY_VIOLATION,
+                    "unexpected data message".into(),
+                    false,
+                ))
+                .await;
                 Step::Continue
             }
             Phase::Open => {
@@ -289,7 +306,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         // The engine queued the echo of the peer's close; write it, then drop TCP (the
         // server closes TCP first, RFC 6455 §7.1.1).
         let timeout = self.shared.close_timeout();
-        if let Ok(Ok(())) = tokio::time::timeout(timeout, self.ws.flush()).await {
+        if let Ok(Ok(())) = tokio::time::timeout(timeout, self.ws().flush()).await {
             self.shared
                 .handshake_completed
                 .store(true, Ordering::Release);
@@ -390,10 +407,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             for message in queued {
                 self.release(&message);
                 if flush {
-                    self.ws.feed(message.into()).await?;
+                    self.ws().feed(message.into()).await?;
                 }
             }
-            self.ws.close(Some(frame)).await
+            self.ws().close(Some(frame)).await
         };
         match tokio::time::timeout_at(deadline, write).await {
             Ok(Ok(())) => Phase::Closing(deadline),
@@ -420,9 +437,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 break;
             };
             self.release(&message);
-            self.ws.feed(message.into()).await?;
+            self.ws().feed(message.into()).await?;
         }
-        self.ws.flush().await?;
+        self.ws().flush().await?;
         Ok(!lock(&self.shared.outbox).messages.is_empty())
     }
 
@@ -446,7 +463,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
     async fn send_ping(&mut self, reply: Option<oneshot::Sender<Duration>>) -> Result<(), WsError> {
         self.next_ping += 1;
         let id = self.next_ping;
-        self.ws
+        self.ws()
             .send(WsMessage::Ping(id.to_be_bytes().to_vec().into()))
             .await?;
         if let Some(reply) = reply {
@@ -487,6 +504,16 @@ where
     if let Poll::Ready(result) = first {
         return result;
     }
+    // The write is blocked on the peer: wait for it, for an abort, or for the stall
+    // deadline. Boxed: this rare state should not size every connection's task.
+    Box::pin(wait_blocked_write(shared, stall_deadline, write)).await
+}
+
+async fn wait_blocked_write<R>(
+    shared: &Shared,
+    stall_deadline: Option<Instant>,
+    write: Pin<&mut impl std::future::Future<Output = Result<R, WsError>>>,
+) -> Result<R, WsError> {
     let aborted = async {
         loop {
             let woken = shared.wake.notified();
@@ -498,7 +525,7 @@ where
     };
     tokio::select! {
         biased;
-        result = &mut write => result,
+        result = write => result,
         () = aborted => Err(WsError::ConnectionClosed),
         () = sleep_until(stall_deadline), if stall_deadline.is_some() => {
             Err(WsError::Io(std::io::Error::new(

@@ -9,7 +9,9 @@ use std::backtrace::Backtrace;
 use std::cell::RefCell;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Once;
+use std::task::{Context, Poll};
 
 use futures_util::FutureExt;
 
@@ -57,33 +59,55 @@ pub(crate) fn payload_message(payload: &(dyn Any + Send)) -> String {
 
 /// Runs `fut`, turning a panic into `Err(payload, backtrace)`. The backtrace is captured only
 /// when `backtrace` is true.
-pub(crate) async fn catch<F: Future>(
-    fut: F,
-    backtrace: bool,
-) -> Result<F::Output, (Box<dyn Any + Send>, Option<String>)> {
-    if !backtrace {
-        return AssertUnwindSafe(fut)
-            .catch_unwind()
-            .await
-            .map_err(|p| (p, None));
+///
+/// A combinator rather than an `async fn`: an `async fn` stores its argument and the future
+/// it awaits separately, which would double the size of every connection's task (the serve
+/// future is most of it).
+pub(crate) fn catch<F: Future>(fut: F, backtrace: bool) -> Catch<F> {
+    if backtrace {
+        install_hook();
     }
-    install_hook();
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(|cx| {
-        CAPTURE.with(|c| c.borrow_mut().wanted += 1);
-        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
-        let trace = CAPTURE.with(|c| {
-            let mut c = c.borrow_mut();
-            c.wanted -= 1;
-            c.last.take()
-        });
-        match polled {
-            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Ok(std::task::Poll::Ready(out)) => std::task::Poll::Ready(Ok(out)),
-            Err(payload) => std::task::Poll::Ready(Err((payload, trace))),
+    Catch { fut, backtrace }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`catch`].
+    pub(crate) struct Catch<F> {
+        #[pin]
+        fut: F,
+        backtrace: bool,
+    }
+}
+
+/// What [`catch`] yields: the output, or the panic payload and (when asked for) backtrace.
+pub(crate) type Caught<T> = Result<T, (Box<dyn Any + Send>, Option<String>)>;
+
+impl<F: Future> Future for Catch<F> {
+    type Output = Caught<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let backtrace = *this.backtrace;
+        let mut fut = this.fut;
+        if backtrace {
+            CAPTURE.with(|c| c.borrow_mut().wanted += 1);
         }
-    })
-    .await
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
+        let trace = if backtrace {
+            CAPTURE.with(|c| {
+                let mut c = c.borrow_mut();
+                c.wanted -= 1;
+                c.last.take()
+            })
+        } else {
+            None
+        };
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+            Err(payload) => Poll::Ready(Err((payload, trace))),
+        }
+    }
 }
 
 /// Runs `fut` and turns a panic inside it into an [`Error`](crate::Error) of kind
@@ -100,10 +124,12 @@ pub(crate) async fn catch<F: Future>(
 /// assert_eq!(err.to_string(), "panic: boom");
 /// # });
 /// ```
-pub async fn catch_panic<F: Future>(fut: F, backtrace: bool) -> Result<F::Output, crate::Error> {
+pub fn catch_panic<F: Future>(
+    fut: F,
+    backtrace: bool,
+) -> impl Future<Output = Result<F::Output, crate::Error>> {
     catch(fut, backtrace)
-        .await
-        .map_err(|(payload, trace)| crate::Error::from_panic(payload, trace))
+        .map(|caught| caught.map_err(|(payload, trace)| crate::Error::from_panic(payload, trace)))
 }
 
 /// Runs a synchronous hook, turning a panic into its message.

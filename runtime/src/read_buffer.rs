@@ -165,7 +165,11 @@ mod tests {
             assert!(n > 0);
             got.extend_from_slice(&small[..n]);
             if got.len() == 64 << 10 || got.len() == data.len() {
-                assert_eq!(reader.buffered(), 0, "a drained chunk goes back to the pool");
+                assert_eq!(
+                    reader.buffered(),
+                    0,
+                    "a drained chunk goes back to the pool"
+                );
             }
         }
         assert_eq!(got, data);

@@ -1,6 +1,7 @@
 //! The serve driver: runs a controller's `serve` on an upgraded connection and applies the
 //! closing rules, whatever `serve` does (returns, fails, panics).
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -22,24 +23,82 @@ use crate::{Conn, Controller, Error, ErrorKind, Settings};
 /// - `serve` returns a close error (1000, 1001, 1005 from the peer) → a clean finish;
 /// - any other error, or a panic → [`Controller::on_error`] once, then close 1011.
 ///
-/// Returns when the connection is closed and the socket dropped.
-pub async fn serve_connection<C, S, T>(
-    controller: &C,
-    settings: &Settings,
+/// The connection is set up (and joins the controller's hub) when this is called; the
+/// returned future serves it and resolves when the connection is closed and the socket
+/// dropped.
+pub fn serve_connection<'a, C, S, T>(
+    controller: &'a C,
+    settings: &'a Settings,
     stream: WebSocketStream<T>,
     request: Parts,
     extract: C::Extract,
     subprotocol: Option<String>,
     peer_addr: Option<SocketAddr>,
-) where
+) -> impl Future<Output = ()> + 'a
+where
+    C: Controller<S>,
+    S: 'a,
+    T: AsyncRead + AsyncWrite + Unpin + 'a,
+{
+    connection(
+        Borrowed(controller, settings),
+        stream,
+        request,
+        extract,
+        subprotocol,
+        peer_addr,
+    )
+}
+
+/// Where a connection finds its controller and settings: borrowed, or shared with the route.
+pub(crate) trait EndpointRef<C> {
+    fn controller(&self) -> &C;
+    fn settings(&self) -> &Settings;
+}
+
+struct Borrowed<'a, C>(&'a C, &'a Settings);
+
+impl<C> EndpointRef<C> for Borrowed<'_, C> {
+    fn controller(&self) -> &C {
+        self.0
+    }
+    fn settings(&self) -> &Settings {
+        self.1
+    }
+}
+
+impl<C> EndpointRef<C> for SharedEndpoint<C> {
+    fn controller(&self) -> &C {
+        &self.controller
+    }
+    fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+/// Sets a connection up and returns the future that serves it.
+///
+/// Not an `async fn`: an `async fn` keeps its arguments for its whole life, beside what they
+/// were moved into, and this future is most of what an idle connection costs. Everything is
+/// moved into its final place here, before the future exists.
+pub(crate) fn connection<C, S, T, E>(
+    endpoint: E,
+    stream: WebSocketStream<T>,
+    request: Parts,
+    extract: C::Extract,
+    subprotocol: Option<String>,
+    peer_addr: Option<SocketAddr>,
+) -> impl Future<Output = ()>
+where
     C: Controller<S>,
     T: AsyncRead + AsyncWrite + Unpin,
+    E: EndpointRef<C>,
 {
-    let (conn, ends) = Conn::new(request, subprotocol, peer_addr, settings);
+    let (conn, ends) = Conn::new(request, subprotocol, peer_addr, endpoint.settings());
     let sender = conn.sender();
-    // Runs the end hooks (registry removal) when this task ends, however it ends.
-    let _ended = EndGuard(sender.clone());
-    if let Some(hub) = controller.hub() {
+    // Runs the end hooks (registry removal) when the future ends or is dropped.
+    let ended = EndGuard(sender.clone());
+    if let Some(hub) = endpoint.controller().hub() {
         hub.register(&sender);
     }
     let span = tracing::debug_span!(
@@ -48,16 +107,16 @@ pub async fn serve_connection<C, S, T>(
         peer = ?peer_addr,
         id = %sender.id(),
     );
+    let mut driver = Driver::new(stream, ends);
     async move {
+        let _ended = ended;
+        let controller = endpoint.controller();
+        let settings = endpoint.settings();
         let started = Instant::now();
         tracing::debug!(subprotocol = sender.subprotocol(), "connection opened");
-        let driver = Driver::new(stream, ends);
         let serve = async {
-            let outcome = crate::panic::catch(
-                async { controller.serve(conn, extract).await },
-                settings.debug,
-            )
-            .await;
+            let outcome =
+                crate::panic::catch(controller.serve(conn, extract), settings.debug).await;
             let error = match outcome {
                 Ok(Ok(())) => None,
                 Ok(Err(err)) if is_close_error(&err) => None,
@@ -85,7 +144,6 @@ pub async fn serve_connection<C, S, T>(
         );
     }
     .instrument(span)
-    .await;
 }
 
 /// The default error hook: logs with `tracing`, at `error` for server faults and at `debug`

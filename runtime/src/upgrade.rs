@@ -22,7 +22,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::panic::catch_sync;
 use crate::read_buffer::ReadBuffer;
-use crate::serve::{serve_connection, Endpoint, SharedEndpoint};
+use crate::serve::{connection, Endpoint, SharedEndpoint};
 use crate::{Controller, UpgradeError};
 
 /// A router with `controller` at `path` (any method reaches it, so a wrong method gets 405
@@ -166,16 +166,10 @@ where
         let config = endpoint.settings.engine_config();
         let io = ReadBuffer::new(TokioIo::new(upgraded), endpoint.settings.read_buffer_size);
         let stream = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-        serve_connection(
-            &endpoint.controller,
-            &endpoint.settings,
-            stream,
-            parts,
-            extract,
-            subprotocol,
-            peer_addr,
-        )
-        .await;
+        // The connection gets a task of its own, sized for serving it; this one, which
+        // waited for the upgrade, ends.
+        let serving = connection(endpoint, stream, parts, extract, subprotocol, peer_addr);
+        tokio::spawn(serving);
     });
     response
 }
