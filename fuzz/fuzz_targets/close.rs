@@ -63,7 +63,10 @@ fn check_reason(reason: &str) {
         assert_eq!(cut, reason, "a reason that fits must not be cut");
     } else {
         // Maximal: the next character would not have fitted.
-        let next = reason[cut.len()..].chars().next().expect("a longer reason has more");
+        let next = reason[cut.len()..]
+            .chars()
+            .next()
+            .expect("a longer reason has more");
         assert!(
             cut.len() + next.len_utf8() > MAX_REASON_LEN,
             "cut at {} but {} more bytes fit",

@@ -116,9 +116,7 @@ impl FrameSpec<'_> {
             }
             Payload::Filler(k) => vec![b'x'; (*k as usize) << 10],
         };
-        out.push(
-            (u8::from(self.fin) << 7) | ((self.rsv & 0x7) << 4) | (self.opcode & 0x0f),
-        );
+        out.push((u8::from(self.fin) << 7) | ((self.rsv & 0x7) << 4) | (self.opcode & 0x0f));
         let mask_bit = if self.unmasked { 0 } else { 0x80 };
         let len = payload.len() as u64;
         match self.length {
@@ -154,7 +152,9 @@ impl FrameSpec<'_> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(plan) = Plan::arbitrary_take_rest(Unstructured::new(data)) else { return };
+    let Ok(plan) = Plan::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
     let bytes = match &plan.stream {
         Stream::Raw(b) => b.to_vec(),
         Stream::Frames(frames) => {
@@ -211,13 +211,19 @@ fuzz_target!(|data: &[u8]| {
 
 fn check(output: &[u8]) {
     if std::env::var_os("FUZZ_TRACE").is_some() {
-        eprintln!("output {:?}", String::from_utf8_lossy(&output[..output.len().min(300)]));
+        eprintln!(
+            "output {:?}",
+            String::from_utf8_lossy(&output[..output.len().min(300)])
+        );
     }
     let head = common::parse_response(output).expect("a response to the handshake");
     assert_eq!(head.status, 101, "the fixed handshake is valid");
     let frames = match common::parse_frames(&output[head.rest_at..]) {
         Ok(frames) => frames,
-        Err(frames) => panic!("server wrote a truncated frame after {} frames", frames.len()),
+        Err(frames) => panic!(
+            "server wrote a truncated frame after {} frames",
+            frames.len()
+        ),
     };
     let mut closed = false;
     for frame in &frames {
@@ -228,7 +234,10 @@ fn check(output: &[u8]) {
             0x1 | 0x2 | 0x0 => {
                 assert!(frame.payload.len() <= MAX_MESSAGE, "echo above the limit");
                 if frame.opcode == 0x1 && frame.fin {
-                    assert!(std::str::from_utf8(&frame.payload).is_ok(), "text is not UTF-8");
+                    assert!(
+                        std::str::from_utf8(&frame.payload).is_ok(),
+                        "text is not UTF-8"
+                    );
                 }
             }
             0x8 | 0x9 | 0xA => {
@@ -259,8 +268,18 @@ fn check_close_payload(payload: &[u8]) {
     }
     assert!(payload.len() >= 2, "one-byte close payload");
     let code = u16::from_be_bytes([payload[0], payload[1]]);
-    assert!(common::sendable_close_code(code), "server sent close code {code}");
+    assert!(
+        common::sendable_close_code(code),
+        "server sent close code {code}"
+    );
     let reason = &payload[2..];
-    assert!(reason.len() <= 123, "close reason of {} bytes", reason.len());
-    assert!(std::str::from_utf8(reason).is_ok(), "close reason is not UTF-8");
+    assert!(
+        reason.len() <= 123,
+        "close reason of {} bytes",
+        reason.len()
+    );
+    assert!(
+        std::str::from_utf8(reason).is_ok(),
+        "close reason is not UTF-8"
+    );
 }

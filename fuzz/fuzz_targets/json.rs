@@ -19,7 +19,9 @@ use axum::Router;
 use libfuzzer_sys::fuzz_target;
 use serde::Deserialize;
 use ws_controller::test::{TestError, TestServer};
-use ws_controller::{CloseCode, CloseStatus, Conn, ConnError, Controller, Error, FromJson, Message};
+use ws_controller::{
+    CloseCode, CloseStatus, Conn, ConnError, Controller, Error, FromJson, Message,
+};
 
 #[global_allocator]
 static ALLOC: common::Watchdog = common::Watchdog;
@@ -86,7 +88,10 @@ fn app() -> &'static Router {
 
 fuzz_target!(|data: &[u8]| {
     let value = <serde_json::Value as FromJson>::from_json(data);
-    assert_eq!(value.is_ok(), serde_json::from_slice::<serde_json::Value>(data).is_ok());
+    assert_eq!(
+        value.is_ok(),
+        serde_json::from_slice::<serde_json::Value>(data).is_ok()
+    );
     if let Ok(value) = &value {
         let text = serde_json::to_string(value).expect("a Value always encodes");
         serde_json::from_str::<serde_json::Value>(&text).expect("re-encoded JSON decodes");
@@ -113,17 +118,26 @@ fn through_connection(data: &[u8], decodes: bool) {
         };
         client.send(message).await.expect("send");
         if decodes {
-            let echoed = client.recv_text().await.expect("the decoded value is echoed");
+            let echoed = client
+                .recv_text()
+                .await
+                .expect("the decoded value is echoed");
             // The controller sends `to_string` of what it decoded. (Comparing values after
             // a second decode would trip on serde_json's float parsing, which is not exact
             // without its `float_roundtrip` feature.)
             let original: serde_json::Value = serde_json::from_slice(data).unwrap();
             assert_eq!(echoed, serde_json::to_string(&original).unwrap());
-            client.expect_close(CloseCode::NORMAL_CLOSURE, "Server closed connection").await;
+            client
+                .expect_close(CloseCode::NORMAL_CLOSURE, "Server closed connection")
+                .await;
         } else {
             match client.closed().await {
                 Ok(close) => {
-                    assert_eq!(close.code, CloseStatus::Code(CloseCode::INVALID_PAYLOAD), "{close:?}");
+                    assert_eq!(
+                        close.code,
+                        CloseStatus::Code(CloseCode::INVALID_PAYLOAD),
+                        "{close:?}"
+                    );
                     assert_eq!(close.reason, "Invalid JSON");
                 }
                 Err(TestError::Closed(close)) => panic!("no close frame: {close:?}"),

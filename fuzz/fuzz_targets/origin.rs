@@ -59,7 +59,13 @@ impl Text<'_> {
     fn render(&self) -> String {
         match self {
             Text::Raw(s) => (*s).to_owned(),
-            Text::Built { scheme, wildcard, labels, port, suffix } => {
+            Text::Built {
+                scheme,
+                wildcard,
+                labels,
+                port,
+                suffix,
+            } => {
                 let scheme = match scheme {
                     Scheme::Http => "http",
                     Scheme::Https => "https",
@@ -115,7 +121,9 @@ struct Input<'a> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(data)) else { return };
+    let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
     let patterns: Vec<String> = input.patterns.iter().take(8).map(Text::render).collect();
     let origin = input.origin.render();
 
@@ -125,7 +133,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(list) = OriginAllowList::new(patterns.iter().cloned()) {
         let allowed = list.allows_origin(&origin);
         with_static(&patterns, |leaked| {
-            assert_eq!(OriginAllowList::from_static(leaked).allows_origin(&origin), allowed);
+            assert_eq!(
+                OriginAllowList::from_static(leaked).allows_origin(&origin),
+                allowed
+            );
         });
         if allowed {
             assert_origin_shape(&origin);
@@ -138,7 +149,10 @@ fuzz_target!(|data: &[u8]| {
             let parts = request(Some(value), None, false);
             assert_eq!(list.allows(&parts), allowed);
         }
-        assert!(list.allows(&request(None, None, false)), "no Origin is allowed");
+        assert!(
+            list.allows(&request(None, None, false)),
+            "no Origin is allowed"
+        );
     }
 
     check_same_host(&origin, input.origin_bytes, input.host, input.host_in_uri);
@@ -154,7 +168,10 @@ fn check_pattern(pattern: &str, origin: &str) {
         return;
     };
     let (scheme, authority) = pattern.split_once("://").expect("valid pattern has ://");
-    assert_origin_shape(&format!("{scheme}://{}", authority.trim_start_matches("*.")));
+    assert_origin_shape(&format!(
+        "{scheme}://{}",
+        authority.trim_start_matches("*.")
+    ));
     let default_port = match scheme.to_ascii_lowercase().as_str() {
         "https" | "wss" => Some(443),
         "http" | "ws" => Some(80),
@@ -162,7 +179,10 @@ fn check_pattern(pattern: &str, origin: &str) {
     };
     if let Some(bare) = authority.strip_prefix("*.") {
         let bare_origin = format!("{scheme}://{bare}");
-        assert!(!list.allows_origin(&bare_origin), "{pattern} allows its bare domain");
+        assert!(
+            !list.allows_origin(&bare_origin),
+            "{pattern} allows its bare domain"
+        );
         let sub = format!("{scheme}://a.{bare}");
         let (host, _) = split_port(bare);
         if host.len() + 2 <= 253 {
@@ -171,7 +191,10 @@ fn check_pattern(pattern: &str, origin: &str) {
         // No dot before the domain: not a subdomain.
         assert!(!list.allows_origin(&format!("{scheme}://a{bare}")));
     } else {
-        assert!(list.allows_origin(pattern), "{pattern} does not allow itself");
+        assert!(
+            list.allows_origin(pattern),
+            "{pattern} does not allow itself"
+        );
         assert!(list.allows_origin(&pattern.to_ascii_uppercase()));
         assert!(list.allows_origin(&pattern.to_ascii_lowercase()));
         let (host, port) = split_port(authority);
@@ -236,7 +259,12 @@ fn split_port(authority: &str) -> (&str, Option<&str>) {
 /// An allowed origin is `scheme://` then only host, port and IPv6 characters.
 fn assert_origin_shape(origin: &str) {
     let (scheme, authority) = origin.split_once("://").expect("allowed origin has ://");
-    assert!(!scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)));
+    assert!(
+        !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    );
     assert!(!authority.is_empty());
     assert!(
         authority
@@ -277,7 +305,11 @@ fn model_allows(pattern: &str, origin: &str) -> bool {
     }
 }
 
-fn request(origin: Option<http::HeaderValue>, host: Option<http::HeaderValue>, uri: bool) -> http::request::Parts {
+fn request(
+    origin: Option<http::HeaderValue>,
+    host: Option<http::HeaderValue>,
+    uri: bool,
+) -> http::request::Parts {
     let mut builder = http::Request::builder();
     if uri {
         if let Some(h) = host.as_ref().and_then(|h| h.to_str().ok()) {
@@ -299,9 +331,12 @@ fn request(origin: Option<http::HeaderValue>, host: Option<http::HeaderValue>, u
 
 fn check_same_host(origin: &str, origin_bytes: &[u8], host: &[u8], host_in_uri: bool) {
     let host = http::HeaderValue::from_bytes(host).ok();
-    for candidate in [http::HeaderValue::from_str(origin).ok(), http::HeaderValue::from_bytes(origin_bytes).ok()]
-        .into_iter()
-        .flatten()
+    for candidate in [
+        http::HeaderValue::from_str(origin).ok(),
+        http::HeaderValue::from_bytes(origin_bytes).ok(),
+    ]
+    .into_iter()
+    .flatten()
     {
         let parts = request(Some(candidate.clone()), host.clone(), host_in_uri);
         let allowed = ws_controller::origin::same_host(&parts);
@@ -321,12 +356,16 @@ fn check_same_host(origin: &str, origin_bytes: &[u8], host: &[u8], host_in_uri: 
             assert!(!allowed, "the null origin is allowed");
         }
         // A same-host origin also passes an allow-list made of itself.
-        if allowed && host_in_uri == false {
+        if allowed && !host_in_uri {
             let origin = candidate.to_str().unwrap();
             if let Ok(list) = OriginAllowList::new([origin]) {
                 assert!(list.allows_origin(origin));
             }
         }
     }
-    assert!(ws_controller::origin::same_host(&request(None, host, host_in_uri)));
+    assert!(ws_controller::origin::same_host(&request(
+        None,
+        host,
+        host_in_uri
+    )));
 }

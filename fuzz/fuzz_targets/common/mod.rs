@@ -166,13 +166,18 @@ pub fn connect(app: &Router) -> DuplexStream {
     let service = hyper_util::service::TowerToHyperService::new(app.clone());
     tokio::spawn(async move {
         let io = hyper_util::rt::TokioIo::new(server);
-        let _ = hyper::server::conn::http1::Builder::new()
+        let served = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(ws_controller::DEFAULT_HANDSHAKE_TIMEOUT)
             .half_close(true)
             .serve_connection(io, service)
             .with_upgrades()
             .await;
+        if let Err(err) = served {
+            if std::env::var_os("FUZZ_TRACE").is_some() {
+                eprintln!("hyper: {err:?}");
+            }
+        }
     });
     client
 }
@@ -222,7 +227,8 @@ impl ResponseHead {
 /// Parses the response head at the start of `bytes`; `None` when incomplete. A head hyper
 /// wrote that does not parse fails the target.
 pub fn parse_response(bytes: &[u8]) -> Option<ResponseHead> {
-    try_parse_response(bytes).unwrap_or_else(|err| panic!("server wrote an unparsable response head: {err}"))
+    try_parse_response(bytes)
+        .unwrap_or_else(|err| panic!("server wrote an unparsable response head: {err}"))
 }
 
 /// Parses the response head at the start of `bytes`; `Ok(None)` when incomplete.
