@@ -133,6 +133,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         );
         tokio::pin!(idle_timer);
         let mut was_reading = true;
+        // Frames given to the engine since the last flush, and whether the loop has let the
+        // controller run once since (see below).
+        let mut unflushed = 0;
+        let mut yielded = false;
 
         loop {
             // State is checked here rather than only on a wake-up: a wake-up may be consumed
@@ -151,8 +155,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             let open = matches!(phase, Phase::Open);
             let mut more_queued = false;
             if open {
-                match guarded_write(&shared, self.stall_deadline(), self.write_queued()).await {
-                    Ok(more) => more_queued = more,
+                match guarded_write(&shared, self.stall_deadline(), self.feed_queued()).await {
+                    Ok((fed, more)) => {
+                        unflushed += fed;
+                        more_queued = more;
+                        if fed > 0 {
+                            // The controller answered: it may answer more before a flush.
+                            yielded = false;
+                        }
+                    }
                     Err(err) => {
                         self.peer_gone(io_error(err));
                         break;
@@ -175,11 +186,50 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             was_reading = reading;
             let idle_check = open && reading && shared.idle_timeout.is_some();
 
+            // Replies are flushed together: while the peer's next frames are already here,
+            // or the controller has not had a turn since the last reply, they wait in the
+            // engine's buffer. A pipelining peer then costs one write per burst instead of
+            // one per message; a lone reply is flushed as soon as no frame is waiting.
+            if unflushed > 0 {
+                let mut flush = yielded || more_queued || unflushed >= WRITE_BATCH || !open;
+                if !flush && reading {
+                    let ws = self.ws();
+                    match std::future::poll_fn(|cx| Poll::Ready(ws.poll_next_unpin(cx))).await {
+                        Poll::Ready(frame) => {
+                            self.last_seen = Instant::now();
+                            let step = match frame {
+                                Some(frame) => self.on_frame(frame, &mut phase, &mut status).await,
+                                None => self.fail_gone(None, &status),
+                            };
+                            if let Step::Done = step {
+                                break;
+                            }
+                            continue;
+                        }
+                        Poll::Pending => flush = true,
+                    }
+                }
+                if flush {
+                    let stall = self.stall_deadline();
+                    if let Err(err) = guarded_write(&shared, stall, self.ws().flush()).await {
+                        self.peer_gone(io_error(err));
+                        break;
+                    }
+                    unflushed = 0;
+                    yielded = false;
+                    // A write that had to wait may have consumed a wake-up: look again.
+                    continue;
+                }
+            }
+
             tokio::select! {
                 () = &mut woken => woken.set(shared.wake.notified()),
 
                 // More than a batch was queued: write the rest after a look at the socket.
                 () = std::future::ready(()), if more_queued => {}
+
+                // Let the controller answer what it was given before flushing.
+                () = tokio::task::yield_now(), if unflushed > 0 => yielded = true,
 
                 frame = self.ws().next(), if reading => {
                     self.last_seen = Instant::now();
@@ -195,7 +245,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 () = sleep_until(deadline), if deadline.is_some() => break,
 
                 _ = tick(&mut heartbeat), if open && heartbeat.is_some() => {
-                    if let Err(err) = guarded_write(&shared, self.stall_deadline(), self.send_ping(None)).await {
+                    unflushed = 0;
+                    if let Err(err) = guarded_write(&shared, self.stall_deadline(), self.send_ping(None, true)).await {
                         self.peer_gone(io_error(err));
                         break;
                     }
@@ -386,6 +437,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         inbox.item = Some(item);
         let reader = inbox.reader.take();
         drop(inbox);
+        self.shared.handoffs.fetch_add(1, Ordering::Relaxed);
         if let Some(reader) = reader {
             reader.wake();
         }
@@ -419,18 +471,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         }
     }
 
-    /// Writes the pings and messages senders queued: at most `WRITE_BATCH` messages, then
-    /// one flush. True when more messages are waiting.
-    async fn write_queued(&mut self) -> Result<bool, WsError> {
+    /// Gives the engine the pings and messages senders queued, at most `WRITE_BATCH`
+    /// messages, without flushing. Returns how many frames it gave and whether more
+    /// messages are waiting.
+    async fn feed_queued(&mut self) -> Result<(usize, bool), WsError> {
         let pings = {
             let mut outbox = lock(&self.shared.outbox);
             if outbox.messages.is_empty() && outbox.pings.is_empty() {
-                return Ok(false);
+                return Ok((0, false));
             }
             std::mem::take(&mut outbox.pings)
         };
+        let mut fed = 0;
         for reply in pings {
-            self.send_ping(Some(reply)).await?;
+            self.send_ping(Some(reply), false).await?;
+            fed += 1;
         }
         for _ in 0..WRITE_BATCH {
             let Some(message) = lock(&self.shared.outbox).messages.pop_front() else {
@@ -438,9 +493,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             };
             self.release(&message);
             self.ws().feed(message.into()).await?;
+            fed += 1;
         }
-        self.ws().flush().await?;
-        Ok(!lock(&self.shared.outbox).messages.is_empty())
+        Ok((fed, !lock(&self.shared.outbox).messages.is_empty()))
     }
 
     /// Gives back the queue place and bytes a message held; it now sits in the engine's
@@ -459,13 +514,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         Some(idle.max(Instant::now() + self.shared.close_timeout()))
     }
 
-    /// Sends a ping whose payload is its id; `reply` learns the round-trip time.
-    async fn send_ping(&mut self, reply: Option<oneshot::Sender<Duration>>) -> Result<(), WsError> {
+    /// Sends a ping whose payload is its id (flushed with `flush`); `reply` learns the
+    /// round-trip time.
+    async fn send_ping(
+        &mut self,
+        reply: Option<oneshot::Sender<Duration>>,
+        flush: bool,
+    ) -> Result<(), WsError> {
         self.next_ping += 1;
         let id = self.next_ping;
-        self.ws()
-            .send(WsMessage::Ping(id.to_be_bytes().to_vec().into()))
-            .await?;
+        let ping = WsMessage::Ping(id.to_be_bytes().to_vec().into());
+        if flush {
+            self.ws().send(ping).await?;
+        } else {
+            self.ws().feed(ping).await?;
+        }
         if let Some(reply) = reply {
             self.pings.push_back((id, Instant::now(), reply));
         }

@@ -3,7 +3,10 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use http::request::Parts;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -135,7 +138,7 @@ where
                 }
             }
         };
-        let (status, ()) = tokio::join!(driver.run(), serve);
+        let (status, ()) = together(&sender.shared.handoffs, driver.run(), serve).await;
         tracing::debug!(
             code = status.code.as_u16(),
             reason = %status.reason,
@@ -159,6 +162,71 @@ pub fn default_on_error(request: &Parts, error: &Error) {
             None => tracing::error!(path, error = %error, "WebSocket controller panicked"),
         },
         _ => tracing::debug!(path, error = %error, kind = ?error.kind(), "WebSocket peer error"),
+    }
+}
+
+/// Polls a connection's two halves (the driver and the controller's serve future), which
+/// share a task, until neither makes progress.
+///
+/// `tokio::join!` polls each once per wake-up: a message handed from one half to the other
+/// then waits for the task's next turn in the scheduler's queue, once per message. Here a
+/// reply is written, and a pipelined peer's next message delivered, in the same turn.
+fn together<A: Future, B: Future<Output = ()>>(
+    handoffs: &AtomicU64,
+    a: A,
+    b: B,
+) -> Together<'_, A, B> {
+    Together {
+        a,
+        a_out: None,
+        b,
+        b_done: false,
+        handoffs,
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct Together<'a, A: Future, B> {
+        #[pin]
+        a: A,
+        a_out: Option<A::Output>,
+        #[pin]
+        b: B,
+        b_done: bool,
+        handoffs: &'a AtomicU64,
+    }
+}
+
+/// Turns of both halves in one poll before the task lets others run.
+const TOGETHER_ROUNDS: usize = 64;
+
+impl<A: Future, B: Future<Output = ()>> Future for Together<'_, A, B> {
+    type Output = (A::Output, ());
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        for _ in 0..TOGETHER_ROUNDS {
+            let before = this.handoffs.load(Ordering::Relaxed);
+            if this.a_out.is_none() {
+                if let Poll::Ready(out) = this.a.as_mut().poll(cx) {
+                    *this.a_out = Some(out);
+                }
+            }
+            if !*this.b_done && this.b.as_mut().poll(cx).is_ready() {
+                *this.b_done = true;
+            }
+            if *this.b_done {
+                if let Some(out) = this.a_out.take() {
+                    return Poll::Ready((out, ()));
+                }
+            }
+            if this.handoffs.load(Ordering::Relaxed) == before {
+                return Poll::Pending;
+            }
+        }
+        // Still busy: let other tasks run, and come back.
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 
