@@ -94,10 +94,6 @@ pub(crate) struct Shared {
     pub(crate) queue_slots: Semaphore,
     pub(crate) outbox: Mutex<Outbox>,
     pub(crate) inbox: Mutex<Inbox>,
-    /// Counts hand-offs between the driver and the reader or senders (a message delivered,
-    /// taken or queued), so that the connection's task can tell whether polling its two
-    /// halves once more would make progress.
-    pub(crate) handoffs: AtomicU64,
     pub(crate) queue_bytes_limit: usize,
     pub(crate) slow_consumer: SlowConsumer,
     /// Run once when the connection's task ends; `None` afterwards.
@@ -139,7 +135,6 @@ impl Shared {
             queue_slots: Semaphore::new(settings.send_queue.clamp(1, Semaphore::MAX_PERMITS)),
             outbox: Mutex::new(Outbox::default()),
             inbox: Mutex::new(Inbox::default()),
-            handoffs: AtomicU64::new(0),
             slow_consumer: settings.slow_consumer,
             end_hooks: Mutex::new(Some(Vec::new())),
             wake: Notify::new(),
@@ -221,7 +216,6 @@ impl Shared {
         }
         outbox.messages.push_back(message);
         drop(outbox);
-        self.handoffs.fetch_add(1, Ordering::Relaxed);
         // The driver gives the permits back once the message is written.
         bytes.forget();
         slot.forget();
@@ -590,7 +584,6 @@ impl Conn {
             let mut inbox = lock(&shared.inbox);
             if let Some(item) = inbox.item.take() {
                 drop(inbox);
-                shared.handoffs.fetch_add(1, Ordering::Relaxed);
                 // Room for the next message: the driver may read again.
                 shared.wake.notify_one();
                 return Poll::Ready(item);

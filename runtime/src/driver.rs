@@ -437,7 +437,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         inbox.item = Some(item);
         let reader = inbox.reader.take();
         drop(inbox);
-        self.shared.handoffs.fetch_add(1, Ordering::Relaxed);
         if let Some(reader) = reader {
             reader.wake();
         }
