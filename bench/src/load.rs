@@ -187,6 +187,9 @@ pub fn run(options: Options) -> io::Result<()> {
                 ("pipelined", SMALL, PIPELINE),
                 ("large", LARGE, 1),
             ] {
+                if !options.runs(phase) {
+                    continue;
+                }
                 for (r, server) in results.iter_mut().zip(&servers) {
                     eprintln!("[{}] {phase}", r.kind);
                     let t = traffic(server, &options, size, depth).await?;
@@ -584,11 +587,20 @@ fn report(results: &[Results], options: &Options) {
         println!("{line}");
     };
     if options.runs("traffic") {
-        for (name, get) in [
-            ("32 B ping-pong", (|r: &Results| r.pingpong.clone()) as fn(&Results) -> Traffic),
-            ("32 B pipelined ×16", |r: &Results| r.pipelined.clone()),
-            ("64 KiB ping-pong", |r: &Results| r.large.clone()),
+        for (phase, name, get) in [
+            (
+                "pingpong",
+                "32 B ping-pong",
+                (|r: &Results| r.pingpong.clone()) as fn(&Results) -> Traffic,
+            ),
+            ("pipelined", "32 B pipelined ×16", |r: &Results| {
+                r.pipelined.clone()
+            }),
+            ("large", "64 KiB ping-pong", |r: &Results| r.large.clone()),
         ] {
+            if !options.runs(phase) {
+                continue;
+            }
             let large = name.starts_with("64");
             if large {
                 row(&format!("{name}: MB/s"), &|r| Some(get(r).mbps()), 0);

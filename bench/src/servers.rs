@@ -17,6 +17,10 @@ pub const KINDS: &[(&str, &str)] = &[
         "#[ws_controller] echo (examples/echo.rs's loop through the macro) on ws_controller::serve, default settings",
     ),
     (
+        "macro-nagle",
+        "the same with TCP_NODELAY off (what the default is measured against)",
+    ),
+    (
         "tungstenite",
         "tokio-tungstenite 0.30 accept_async, default WebSocketConfig, next()/send() loop",
     ),
@@ -29,7 +33,8 @@ pub const KINDS: &[(&str, &str)] = &[
 /// The echo controller: what `examples/echo.rs` does, written with the macro.
 pub struct Echo;
 
-#[ws_controller(path = "/echo")]
+// Kept identical to examples/echo.rs.
+#[ws_controller(path = "/echo", max_message_size = 16_777_216)]
 impl Echo {
     #[on_text]
     async fn text(&self, text: Utf8Bytes) -> Utf8Bytes {
@@ -79,13 +84,15 @@ pub fn run(kind: &str) -> std::io::Result<()> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         println!("PORT {}", listener.local_addr()?.port());
         match kind {
-            "macro" => {
+            "macro" | "macro-nagle" => {
                 let broadcast = Broadcast {
                     hub: Hub::new(),
                     seq: AtomicU64::new(0),
                 };
                 let app = Echo.into_router().merge(broadcast.into_router());
-                ws_controller::serve(listener, app).await
+                ws_controller::serve(listener, app)
+                    .tcp_nodelay(kind == "macro")
+                    .await
             }
             "tungstenite" => plain(listener, WebSocketConfig::default()).await,
             "tungstenite-4k" => {
