@@ -768,7 +768,15 @@ fn origin_pattern(pattern: &str) -> Result<(), &'static str> {
             return Err("the port must be a number from 1 to 65535");
         }
     }
-    let host = host.strip_prefix("*.").unwrap_or(host);
+    let (wildcard, host) = match host.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, host),
+    };
+    // An IP address has no subdomains: such a pattern could never match (the runtime's
+    // `OriginAllowList::new` refuses it too).
+    if wildcard && (host.starts_with('[') || host.parse::<std::net::Ipv4Addr>().is_ok()) {
+        return Err("`*.` must be followed by a domain name, not an IP address");
+    }
     let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         v6.parse::<std::net::Ipv6Addr>().is_ok()
     } else {
@@ -1132,6 +1140,8 @@ mod tests {
             "https://a.*.com",
             "1http://example.com",
             "https://example.com/path",
+            "http://*.[::1]",
+            "http://*.127.0.0.1:3000",
         ] {
             assert!(origin_pattern(bad).is_err(), "{bad}");
         }
