@@ -492,6 +492,37 @@ async fn close_read_then_peer_close_is_reported_by_closed() {
     );
 }
 
+#[tokio::test]
+async fn recv_after_close_read_waits_for_the_close_and_reports_it() {
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let server = serve_script(quiet(), move |mut conn: Conn| {
+        let tx = tx.clone();
+        async move {
+            conn.close_read();
+            conn.send_text("ready").await?;
+            let _ = tx.send(conn.recv().await.map(|_| ()).map_err(|e| e.to_string()));
+            Ok(())
+        }
+    })
+    .await;
+    let mut ws = connect(server.addr, "/ws").await;
+    assert_eq!(
+        next_raw(&mut ws).await.unwrap().unwrap(),
+        WsMessage::text("ready")
+    );
+    // `recv` is still waiting: the connection is open.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_no_event(&mut events);
+    assert_eq!(
+        client_close(&mut ws, 4000, "done").await,
+        (4000, "done".into())
+    );
+    assert_eq!(
+        next_event(&mut events).await,
+        Err("connection closed with 4000: done".to_owned())
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Accessors
 // ---------------------------------------------------------------------------------------

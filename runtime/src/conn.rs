@@ -588,7 +588,9 @@ impl Conn {
                 shared.wake.notify_one();
                 return Poll::Ready(item);
             }
-            if inbox.ended || inbox.reader_gone {
+            // After `close_read` (the only way a live `Conn` has no reader) this waits for
+            // the end of the connection and reports how it ended.
+            if inbox.ended {
                 drop(inbox);
                 return Poll::Ready(Err(lock(&shared.pending_error)
                     .take()
@@ -618,8 +620,9 @@ impl Conn {
     }
 
     /// Declares the connection write-only: control frames keep being handled, and a data
-    /// message from the peer closes the connection with 1008. Use [`Sender::closed`] to learn
-    /// when the peer goes away.
+    /// message from the peer closes the connection with 1008. [`Conn::recv`] then waits until
+    /// the connection is closed and reports how it ended; [`Sender::closed`] does the same
+    /// from any task.
     pub fn close_read(&mut self) {
         self.sender
             .shared
