@@ -7,6 +7,7 @@
 //! closing never depends on someone else reading.
 
 use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
@@ -41,7 +42,20 @@ pub(crate) struct Driver<T> {
     next_ping: u64,
     /// When the peer last sent anything (data or control).
     last_seen: Instant,
+    /// Data frames not yet written (see [`Driver::write_frames`]): headers and small
+    /// payloads, and the large payloads that go out without a copy, each with the offset
+    /// in `out` after which it is written.
+    out: Vec<u8>,
+    large: Vec<(usize, bytes::Bytes)>,
 }
+
+/// Payloads up to this size are copied next to their header; larger ones are written
+/// from the message's own buffer.
+const INLINE_PAYLOAD: usize = 1 << 10;
+
+/// The write buffer is freed after a write when it grew beyond this (idle connections
+/// keep no large buffer).
+const KEEP_OUT_CAPACITY: usize = 4 << 10;
 
 /// Where the connection is in its life.
 enum Phase {
@@ -66,6 +80,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             pings: VecDeque::new(),
             next_ping: 0,
             last_seen: Instant::now(),
+            out: Vec::new(),
+            large: Vec::new(),
         }
     }
 
@@ -211,7 +227,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 }
                 if flush {
                     let stall = self.stall_deadline();
-                    if let Err(err) = guarded_write(&shared, stall, self.ws().flush()).await {
+                    if let Err(err) = guarded_write(&shared, stall, self.write_frames()).await {
                         self.peer_gone(io_error(err));
                         break;
                     }
@@ -245,7 +261,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 () = sleep_until(deadline), if deadline.is_some() => break,
 
                 _ = tick(&mut heartbeat), if open && heartbeat.is_some() => {
-                    unflushed = 0;
                     if let Err(err) = guarded_write(&shared, self.stall_deadline(), self.send_ping(None, true)).await {
                         self.peer_gone(io_error(err));
                         break;
@@ -357,7 +372,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         // The engine queued the echo of the peer's close; write it, then drop TCP (the
         // server closes TCP first, RFC 6455 §7.1.1).
         let timeout = self.shared.close_timeout();
-        if let Ok(Ok(())) = tokio::time::timeout(timeout, self.ws().flush()).await {
+        let echo = async {
+            // Replies taken before the peer's close go out before the echo of it.
+            self.write_frames().await?;
+            self.ws().flush().await
+        };
+        if let Ok(Ok(())) = tokio::time::timeout(timeout, echo).await {
             self.shared
                 .handshake_completed
                 .store(true, Ordering::Release);
@@ -458,8 +478,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             for message in queued {
                 self.release(&message);
                 if flush {
-                    self.ws().feed(message.into()).await?;
+                    self.frame(message);
                 }
+            }
+            if flush {
+                self.write_frames().await?;
+            } else {
+                self.discard_frames();
             }
             self.ws().close(Some(frame)).await
         };
@@ -470,9 +495,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         }
     }
 
-    /// Gives the engine the pings and messages senders queued, at most `WRITE_BATCH`
-    /// messages, without flushing. Returns how many frames it gave and whether more
-    /// messages are waiting.
+    /// Takes the pings and messages senders queued: pings are sent at once (by the engine),
+    /// at most `WRITE_BATCH` messages become data frames waiting for [`Self::write_frames`].
+    /// Returns how many frames it took and whether more messages are waiting.
     async fn feed_queued(&mut self) -> Result<(usize, bool), WsError> {
         let pings = {
             let mut outbox = lock(&self.shared.outbox);
@@ -483,18 +508,90 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         };
         let mut fed = 0;
         for reply in pings {
-            self.send_ping(Some(reply), false).await?;
-            fed += 1;
+            self.send_ping(Some(reply), true).await?;
         }
         for _ in 0..WRITE_BATCH {
             let Some(message) = lock(&self.shared.outbox).messages.pop_front() else {
                 break;
             };
             self.release(&message);
-            self.ws().feed(message.into()).await?;
+            self.frame(message);
             fed += 1;
         }
         Ok((fed, !lock(&self.shared.outbox).messages.is_empty()))
+    }
+
+    /// Adds a data frame for `message` to the frames waiting to be written.
+    ///
+    /// Data frames are written by the driver itself rather than by the engine: the engine
+    /// copies every payload into a write buffer that then stays at its largest size for
+    /// the connection's life. A server frame is a header and the payload as is (no mask),
+    /// so a large payload goes to the socket straight from the message, shared by every
+    /// recipient of a broadcast. Order with the engine's own frames (pings, pongs, close)
+    /// is kept by writing these before any engine write that must follow them.
+    fn frame(&mut self, message: Message) {
+        let (opcode, payload) = match message {
+            Message::Text(text) => (0x1, bytes::Bytes::from(text)),
+            Message::Binary(data) => (0x2, data),
+        };
+        let out = &mut self.out;
+        out.push(0x80 | opcode);
+        match payload.len() {
+            // The casts cannot truncate: each arm bounds the length.
+            n if n < 126 => out.push(n as u8),
+            n if n <= usize::from(u16::MAX) => {
+                out.push(126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        if payload.len() <= INLINE_PAYLOAD {
+            out.extend_from_slice(&payload);
+        } else {
+            self.large.push((out.len(), payload));
+        }
+    }
+
+    /// Writes the data frames waiting in `out` and `large`, in order.
+    async fn write_frames(&mut self) -> Result<(), WsError> {
+        if self.out.is_empty() && self.large.is_empty() {
+            return Ok(());
+        }
+        let mut out = std::mem::take(&mut self.out);
+        let mut large = std::mem::take(&mut self.large);
+        let written = if large.is_empty() {
+            self.ws().get_mut().write_all(&out).await
+        } else {
+            let mut slices = Vec::with_capacity(large.len() * 2 + 1);
+            let mut at = 0;
+            for (offset, payload) in &large {
+                if *offset > at {
+                    slices.push(IoSlice::new(&out[at..*offset]));
+                }
+                slices.push(IoSlice::new(payload));
+                at = *offset;
+            }
+            if out.len() > at {
+                slices.push(IoSlice::new(&out[at..]));
+            }
+            write_all_vectored(self.ws().get_mut(), &mut slices).await
+        };
+        out.clear();
+        if out.capacity() <= KEEP_OUT_CAPACITY {
+            self.out = out;
+        }
+        large.clear();
+        self.large = large;
+        written.map_err(WsError::Io)
+    }
+
+    /// Drops the data frames not written yet.
+    fn discard_frames(&mut self) {
+        self.out = Vec::new();
+        self.large.clear();
     }
 
     /// Gives back the queue place and bytes a message held; it now sits in the engine's
@@ -596,6 +693,21 @@ async fn wait_blocked_write<R>(
             )))
         }
     }
+}
+
+/// Writes every byte of `slices`, in order.
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    mut slices: &mut [IoSlice<'_>],
+) -> std::io::Result<()> {
+    while !slices.is_empty() {
+        let n = writer.write_vectored(slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut slices, n);
+    }
+    Ok(())
 }
 
 /// The socket error behind an engine error, when there is one.
