@@ -149,7 +149,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         );
         tokio::pin!(idle_timer);
         let mut was_reading = true;
-        // Frames given to the engine since the last flush, and whether the loop has let the
+        // Data frames taken since the last write, and whether the loop has let the
         // controller run once since (see below).
         let mut unflushed = 0;
         let mut yielded = false;
@@ -171,7 +171,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             let open = matches!(phase, Phase::Open);
             let mut more_queued = false;
             if open {
-                match guarded_write(&shared, self.stall_deadline(), self.feed_queued()).await {
+                match guarded_write(&shared, self.last_seen, self.feed_queued()).await {
                     Ok((fed, more)) => {
                         unflushed += fed;
                         more_queued = more;
@@ -226,15 +226,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                     }
                 }
                 if flush {
-                    let stall = self.stall_deadline();
-                    if let Err(err) = guarded_write(&shared, stall, self.write_frames()).await {
+                    let seen = self.last_seen;
+                    if let Err(err) = guarded_write(&shared, seen, self.write_frames()).await {
                         self.peer_gone(io_error(err));
                         break;
                     }
                     unflushed = 0;
                     yielded = false;
-                    // A write that had to wait may have consumed a wake-up: look again.
-                    continue;
                 }
             }
 
@@ -261,7 +259,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 () = sleep_until(deadline), if deadline.is_some() => break,
 
                 _ = tick(&mut heartbeat), if open && heartbeat.is_some() => {
-                    if let Err(err) = guarded_write(&shared, self.stall_deadline(), self.send_ping(None, true)).await {
+                    if let Err(err) = guarded_write(&shared, self.last_seen, self.send_ping(None, true)).await {
                         self.peer_gone(io_error(err));
                         break;
                     }
@@ -302,8 +300,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             Ok(WsMessage::Binary(data)) => Message::Binary(data),
             Ok(WsMessage::Ping(_)) => {
                 // The engine queued the pong; send it now rather than with the next read.
-                return match guarded_write(&shared, self.stall_deadline(), self.ws().flush()).await
-                {
+                return match guarded_write(&shared, self.last_seen, self.ws().flush()).await {
                     Ok(()) => Step::Continue,
                     Err(err) => self.fail_gone(io_error(err), status),
                 };
@@ -602,14 +599,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         self.shared.queue_slots.add_permits(1);
     }
 
-    /// When a write that may block gives up: the peer has been silent for the idle timeout
-    /// and the write has had at least the close timeout to finish. (A silent peer whose
-    /// writes do complete is closed properly, with 1001, by the driver's idle check.)
-    fn stall_deadline(&self) -> Option<Instant> {
-        let idle = self.last_seen + self.shared.idle_timeout?;
-        Some(idle.max(Instant::now() + self.shared.close_timeout()))
-    }
-
     /// Sends a ping whose payload is its id (flushed with `flush`); `reply` learns the
     /// round-trip time.
     async fn send_ping(
@@ -649,11 +638,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 /// must not hold the driver past the close timeout) or at `stall_deadline`: a write stuck
 /// that long to a peer that has sent nothing meanwhile means a dead peer, which no close
 /// frame can reach.
-async fn guarded_write<F, R>(
-    shared: &Shared,
-    stall_deadline: Option<Instant>,
-    write: F,
-) -> Result<R, WsError>
+async fn guarded_write<F, R>(shared: &Shared, last_seen: Instant, write: F) -> Result<R, WsError>
 where
     F: std::future::Future<Output = Result<R, WsError>>,
 {
@@ -665,7 +650,12 @@ where
     }
     // The write is blocked on the peer: wait for it, for an abort, or for the stall
     // deadline. Boxed: this rare state should not size every connection's task.
-    Box::pin(wait_blocked_write(shared, stall_deadline, write)).await
+    // The deadline is computed only here: the clock is not read for writes that complete.
+    let stall_deadline = stall_deadline(shared, last_seen);
+    let result = Box::pin(wait_blocked_write(shared, stall_deadline, write)).await;
+    // Waiting may have consumed a wake-up meant for the driver's loop: give one back.
+    shared.wake.notify_one();
+    result
 }
 
 async fn wait_blocked_write<R>(
@@ -693,6 +683,14 @@ async fn wait_blocked_write<R>(
             )))
         }
     }
+}
+
+/// When a write that may block gives up: the peer has been silent for the idle timeout and
+/// the write has had at least the close timeout to finish. (A silent peer whose writes do
+/// complete is closed properly, with 1001, by the driver's idle check.)
+fn stall_deadline(shared: &Shared, last_seen: Instant) -> Option<Instant> {
+    let idle = last_seen + shared.idle_timeout?;
+    Some(idle.max(Instant::now() + shared.close_timeout()))
 }
 
 /// Writes every byte of `slices`, in order.
