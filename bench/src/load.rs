@@ -21,6 +21,7 @@ pub struct Options {
     server_cpu: Option<usize>,
     client_cpu: Option<usize>,
     skip: Vec<String>,
+    repeat: usize,
 }
 
 impl Options {
@@ -36,6 +37,7 @@ impl Options {
             server_cpu: Some(0),
             client_cpu: Some(1),
             skip: Vec::new(),
+            repeat: 3,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -59,6 +61,7 @@ impl Options {
                 "--server-cpu" => o.server_cpu = cpu(value()?)?,
                 "--client-cpu" => o.client_cpu = cpu(value()?)?,
                 "--skip" => o.skip = value()?.split(',').map(str::to_owned).collect(),
+                "--repeat" => o.repeat = (num(value()?)? as usize).max(1),
                 other => return Err(format!("unknown option {other}")),
             }
         }
@@ -155,8 +158,9 @@ pub fn run(options: Options) -> io::Result<()> {
         options.server_cpu, options.client_cpu
     );
     println!(
-        "- traffic: {} connections, {} s measured after {} s warm-up per phase",
-        options.conns, options.secs, options.warmup
+        "- traffic: {} connections, {} s measured after {} s warm-up per phase; each phase \
+         run {} time(s), servers interleaved, the run with the median server CPU/message shown",
+        options.conns, options.secs, options.warmup, options.repeat
     );
     let mut results: Vec<Results> = options
         .servers
@@ -190,9 +194,16 @@ pub fn run(options: Options) -> io::Result<()> {
                 if !options.runs(phase) {
                     continue;
                 }
-                for (r, server) in results.iter_mut().zip(&servers) {
-                    eprintln!("[{}] {phase}", r.kind);
-                    let t = traffic(server, &options, size, depth).await?;
+                let mut runs: Vec<Vec<Traffic>> = vec![Vec::new(); servers.len()];
+                for _ in 0..options.repeat {
+                    for (i, server) in servers.iter().enumerate() {
+                        eprintln!("[{}] {phase}", server.kind);
+                        runs[i].push(traffic(server, &options, size, depth).await?);
+                    }
+                }
+                for (r, mut runs) in results.iter_mut().zip(runs) {
+                    runs.sort_by(|a, b| a.cpu_us().total_cmp(&b.cpu_us()));
+                    let t = runs.swap_remove(runs.len() / 2);
                     match phase {
                         "pingpong" => r.pingpong = t,
                         "pipelined" => r.pipelined = t,
@@ -545,7 +556,8 @@ fn machine() -> String {
         .find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|x| x.1.trim()))
         .unwrap_or("unknown cpu")
         .to_owned();
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    // Not available_parallelism: the load generator is pinned to one cpu.
+    let cores = cpuinfo.lines().filter(|l| l.starts_with("processor")).count();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("{model}, {cores} cpus, Linux {}", kernel.trim())
 }

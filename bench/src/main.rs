@@ -139,7 +139,7 @@ fn usage() -> ! {
     eprintln!(
         "usage:\n  ws-controller-bench run [--servers macro,tungstenite] [--conns 50] [--secs 3] \
          [--warmup 1] [--idle-conns 10000] [--broadcast-rounds 10] [--broadcast-burst 20] \
-         [--server-cpu 0] [--client-cpu 1] [--skip memory,traffic,broadcast]\n  \
+         [--server-cpu 0] [--client-cpu 1] [--repeat 3]\n    [--skip memory,traffic,pingpong,pipelined,large,broadcast]\n  \
          ws-controller-bench server <kind>\n\nserver kinds:"
     );
     for (kind, what) in servers::KINDS {
