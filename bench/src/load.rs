@@ -175,7 +175,10 @@ pub fn run(options: Options) -> io::Result<()> {
         if options.runs("memory") {
             for r in &mut results {
                 let server = ServerProcess::start(&r.kind, options.server_cpu)?;
-                eprintln!("[{}] idle memory, {} connections", r.kind, options.idle_conns);
+                eprintln!(
+                    "[{}] idle memory, {} connections",
+                    r.kind, options.idle_conns
+                );
                 r.memory = Some(memory(&server, options.idle_conns).await?);
             }
         }
@@ -215,7 +218,10 @@ pub fn run(options: Options) -> io::Result<()> {
         if options.runs("broadcast") {
             for r in results.iter_mut().filter(|r| r.kind == "macro") {
                 let server = ServerProcess::start(&r.kind, options.server_cpu)?;
-                eprintln!("[{}] broadcast to {} connections", r.kind, options.idle_conns);
+                eprintln!(
+                    "[{}] broadcast to {} connections",
+                    r.kind, options.idle_conns
+                );
                 r.broadcast = Some(broadcast(&server, &options).await?);
             }
         }
@@ -486,8 +492,7 @@ async fn broadcast(server: &ServerProcess, options: &Options) -> io::Result<Broa
     tokio::time::sleep(Duration::from_millis(300)).await;
     drop(warm);
     let rss_before_kib = server.status_kib("VmRSS");
-    let mut clients =
-        open_many(addr, "/broadcast", members, |c, _| async move { Ok(c) }).await?;
+    let mut clients = open_many(addr, "/broadcast", members, |c, _| async move { Ok(c) }).await?;
     let mut trigger = clients.pop().expect("two members or more");
     let received = Arc::new(AtomicU64::new(0));
     let mut readers = Vec::new();
@@ -510,7 +515,10 @@ async fn broadcast(server: &ServerProcess, options: &Options) -> io::Result<Broa
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_conns_kib = server.status_kib("VmRSS");
-    let command = encode(OP_TEXT, format!("{} {SIZE}", options.broadcast_burst).as_bytes());
+    let command = encode(
+        OP_TEXT,
+        format!("{} {SIZE}", options.broadcast_burst).as_bytes(),
+    );
     let cpu0 = server.cpu_seconds();
     let start = Instant::now();
     let mut seq = 0u64;
@@ -553,11 +561,18 @@ fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
-        .find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|x| x.1.trim()))
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split_once(':')
+                .map(|x| x.1.trim())
+        })
         .unwrap_or("unknown cpu")
         .to_owned();
     // Not available_parallelism: the load generator is pinned to one cpu.
-    let cores = cpuinfo.lines().filter(|l| l.starts_with("processor")).count();
+    let cores = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("{model}, {cores} cpus, Linux {}", kernel.trim())
 }

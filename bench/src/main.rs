@@ -82,7 +82,9 @@ impl ServerProcess {
             .trim()
             .strip_prefix("PORT ")
             .and_then(|p| p.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("server {kind} did not start: {line:?}")))?;
+            .ok_or_else(|| {
+                std::io::Error::other(format!("server {kind} did not start: {line:?}"))
+            })?;
         Ok(Self {
             kind: kind.to_owned(),
             child,
@@ -96,7 +98,8 @@ impl ServerProcess {
 
     /// utime + stime of the server process, in seconds.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
         // Fields after the command name (which may contain spaces) start at field 3.
         let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
         let fields: Vec<&str> = rest.split_whitespace().collect();

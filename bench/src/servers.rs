@@ -65,7 +65,9 @@ impl Broadcast {
 
     #[on_text]
     async fn command(&self, text: String) {
-        let mut words = text.split_whitespace().map(|w| w.parse::<usize>().unwrap_or(0));
+        let mut words = text
+            .split_whitespace()
+            .map(|w| w.parse::<usize>().unwrap_or(0));
         let (count, size) = (words.next().unwrap_or(0), words.next().unwrap_or(64));
         for _ in 0..count {
             let seq = self.seq.fetch_add(1, Ordering::Relaxed);
@@ -98,7 +100,9 @@ pub fn run(kind: &str) -> std::io::Result<()> {
             "tungstenite-4k" => {
                 plain(listener, WebSocketConfig::default().read_buffer_size(4096)).await
             }
-            other => Err(std::io::Error::other(format!("unknown server kind {other}"))),
+            other => Err(std::io::Error::other(format!(
+                "unknown server kind {other}"
+            ))),
         }
     })
 }
