@@ -206,6 +206,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             // or the controller has not had a turn since the last reply, they wait in the
             // engine's buffer. A pipelining peer then costs one write per burst instead of
             // one per message; a lone reply is flushed as soon as no frame is waiting.
+            // Set when the socket was just found empty, which registered this task's waker.
+            let mut read_registered = false;
             if unflushed > 0 {
                 let mut flush = yielded || more_queued || unflushed >= WRITE_BATCH || !open;
                 if !flush && reading {
@@ -222,7 +224,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                             }
                             continue;
                         }
-                        Poll::Pending => flush = true,
+                        Poll::Pending => {
+                            read_registered = true;
+                            flush = true;
+                        }
                     }
                 }
                 if flush {
@@ -245,7 +250,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 // Let the controller answer what it was given before flushing.
                 () = tokio::task::yield_now(), if unflushed > 0 => yielded = true,
 
-                frame = self.ws().next(), if reading => {
+                // Right after the socket was found empty there is nothing to read: the
+                // engine is asked again only when the socket wakes the task.
+                frame = after_wake(read_registered, self.ws().next()), if reading => {
                     self.last_seen = Instant::now();
                     let step = match frame {
                         Some(frame) => self.on_frame(frame, &mut phase, &mut status).await,
@@ -683,6 +690,27 @@ async fn wait_blocked_write<R>(
             )))
         }
     }
+}
+
+/// `fut`, except that with `skip` its first poll returns `Pending` without polling it.
+///
+/// Only for a future whose waker is already registered for the event it waits for (the
+/// socket's readability, found missing a moment before in the same poll): the event still
+/// wakes the task, and the future is polled then.
+async fn after_wake<F: std::future::Future>(skip: bool, fut: F) -> F::Output {
+    if skip {
+        let mut skipped = false;
+        std::future::poll_fn(|_| {
+            if skipped {
+                Poll::Ready(())
+            } else {
+                skipped = true;
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+    fut.await
 }
 
 /// When a write that may block gives up: the peer has been silent for the idle timeout and
