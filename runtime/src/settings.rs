@@ -48,8 +48,10 @@ pub struct Settings {
     /// idle connection holds none (the WebSocket engine keeps a 1 KiB buffer of its own).
     /// Default 64 KiB: large messages take few system calls.
     pub read_buffer_size: usize,
-    /// Bytes the engine buffers before writing to the socket. Messages are flushed as soon as
-    /// the outbound queue is empty, so this only affects how writes are batched. Default 128 KiB.
+    /// Bytes the WebSocket engine buffers before writing to the socket. Data messages do not
+    /// go through that buffer (the connection writes them itself, payloads without a copy,
+    /// the replies that are ready together in one write); it holds only control frames
+    /// (pings, pongs, close), so this rarely matters. Default 128 KiB.
     pub write_buffer_size: usize,
     /// How many outbound messages may wait in a connection's queue before `send` waits and
     /// `try_send` fails. Default 64.
