@@ -79,6 +79,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for ReadBuffer<T> {
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if out.remaining() == 0 {
+            // Nothing is asked for: reading the socket here would lose what it gives.
+            return Poll::Ready(Ok(()));
+        }
         if this.chunk.is_none() {
             if out.remaining() >= this.chunk_size {
                 // A read as large as a chunk gains nothing from one.
