@@ -80,7 +80,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for ReadBuffer<T> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if out.remaining() == 0 {
-            // Nothing is asked for: reading the socket here would lose what it gives.
+            // Nothing is asked for (and a read that fills nothing means end of stream).
             return Poll::Ready(Ok(()));
         }
         if this.chunk.is_none() {
