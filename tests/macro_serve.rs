@@ -2,16 +2,19 @@
 //! replies, per-connection sessions, extractors, close codes, and the close and error hooks in
 //! every way a connection can end.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use bytes::Bytes;
+use common::{spawn_server, within};
 use futures_util::{SinkExt, StreamExt};
 use http::request::Parts;
 use serde::{Deserialize, Serialize};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
@@ -21,22 +24,7 @@ use ws_controller::{ws_controller, CloseCode, CloseStatus, Conn, Error, Json};
 // ---------------------------------------------------------------------------------------------
 // Helpers: a real server, a real client, and an event log the controllers write to.
 
-const TIMEOUT: Duration = Duration::from_secs(5);
-
 type Client = WebSocketStream<TcpStream>;
-
-async fn within<F: std::future::Future>(what: &str, fut: F) -> F::Output {
-    tokio::time::timeout(TIMEOUT, fut)
-        .await
-        .unwrap_or_else(|_| panic!("timed out: {what}"))
-}
-
-async fn spawn(app: axum::Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
 
 async fn try_connect(addr: SocketAddr, path: &str) -> Result<Client, WsError> {
     let stream = within("tcp connect", TcpStream::connect(addr))
@@ -247,7 +235,7 @@ async fn room() -> (SocketAddr, Log) {
     let app = axum::Router::new()
         .merge(Room { log: log.clone() }.into_router())
         .with_state(Greeting("hello"));
-    (spawn(app).await, log)
+    (spawn_server(app).await, log)
 }
 
 async fn join(addr: SocketAddr, name: &str) -> Client {
@@ -506,7 +494,7 @@ impl Shout {
 
 async fn shout() -> (SocketAddr, Log) {
     let log = Log::default();
-    let addr = spawn(Shout { log: log.clone() }.into_router()).await;
+    let addr = spawn_server(Shout { log: log.clone() }.into_router()).await;
     (addr, log)
 }
 
@@ -567,7 +555,7 @@ impl Sink {
 #[tokio::test]
 async fn unit_replies_and_unsupported_text() {
     let log = Log::default();
-    let addr = spawn(Sink { log: log.clone() }.into_router()).await;
+    let addr = spawn_server(Sink { log: log.clone() }.into_router()).await;
 
     let mut ws = connect(addr, "/sink").await;
     within("send", ws.send(WsMessage::binary(vec![1u8, 2])))
@@ -602,7 +590,7 @@ impl Countdown {
 
 #[tokio::test]
 async fn serve_style_owns_the_connection() {
-    let addr = spawn(Countdown.into_router()).await;
+    let addr = spawn_server(Countdown.into_router()).await;
     let mut ws = connect(addr, "/countdown/3").await;
     for n in ["3", "2", "1"] {
         assert_eq!(recv_text(&mut ws).await, n);

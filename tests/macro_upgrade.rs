@@ -1,37 +1,24 @@
 //! What `#[ws_controller]` generates around the serve loop, over real sockets: origin policies,
 //! the upgrade hooks, settings from the attribute keys, and shutdown through a `#[hub]`.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::response::IntoResponse;
+use common::{spawn_server, within};
 use futures_util::{SinkExt, StreamExt};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, StatusCode};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Response;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use tokio_tungstenite::WebSocketStream;
 use ws_controller::{ws_controller, CloseStatus, Error, Hub, Shutdown, UpgradeError};
 
-const TIMEOUT: Duration = Duration::from_secs(5);
-
 type Client = WebSocketStream<TcpStream>;
-
-async fn within<F: std::future::Future>(what: &str, fut: F) -> F::Output {
-    tokio::time::timeout(TIMEOUT, fut)
-        .await
-        .unwrap_or_else(|_| panic!("timed out: {what}"))
-}
-
-async fn spawn(app: axum::Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
 
 /// Connects with extra request headers; the handshake's response or the refusal.
 async fn connect(
@@ -148,7 +135,7 @@ impl Anyone {
 }
 
 async fn origin_app() -> SocketAddr {
-    spawn(
+    spawn_server(
         axum::Router::new()
             .merge(SameHost.into_router())
             .merge(Listed.into_router())
@@ -246,7 +233,7 @@ impl Hooked {
 #[tokio::test]
 async fn upgrade_hooks_and_settings() {
     let refusals = Arc::new(Mutex::new(Vec::new()));
-    let addr = spawn(
+    let addr = spawn_server(
         Hooked {
             refusals: refusals.clone(),
         }
@@ -318,7 +305,7 @@ impl Members {
 async fn hub_shutdown_runs_the_close_handler() {
     let hub = Hub::new();
     let closes = Arc::new(Mutex::new(Vec::new()));
-    let addr = spawn(
+    let addr = spawn_server(
         Members {
             hub: hub.clone(),
             closes: closes.clone(),
