@@ -46,42 +46,32 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod close;
-mod conn;
-mod controller;
-mod driver;
-mod error;
-mod handlers;
+mod connection;
+mod endpoint;
 mod hub;
-mod message;
-pub mod origin;
-mod panic;
-mod read_buffer;
-mod serve;
-mod server;
-mod settings;
-mod shutdown;
 #[cfg(feature = "test")]
 pub mod test;
-mod upgrade;
 
-pub use close::{
+pub use endpoint::origin;
+
+pub use connection::close::{
     close_status, is_close_error, truncate_reason, AsErrorSource, CloseCode, CloseError,
     CloseStatus, InvalidCloseCode, INTERNAL_ERROR_REASON, MAX_REASON_LEN, NORMAL_CLOSURE_REASON,
 };
-pub use conn::{Conn, ConnId, Sender, TrySendError};
-pub use controller::Controller;
-pub use error::{ConnError, Error, ErrorKind, PanicError, UpgradeError};
-pub use handlers::{FromBinary, FromJson, FromText, IntoReply, IntoSession, Json};
+pub use connection::conn::{Conn, ConnId, Sender, TrySendError};
+pub use connection::error::ConnError;
+pub use connection::message::{Message, Utf8Bytes};
+pub use connection::settings::{Settings, SlowConsumer};
+pub use endpoint::controller::Controller;
+pub use endpoint::error::{Error, ErrorKind, PanicError, UpgradeError};
+pub use endpoint::handlers::{FromBinary, FromJson, FromText, IntoReply, IntoSession, Json};
+pub use endpoint::origin::{InvalidOriginPattern, OriginAllowList};
+pub use endpoint::panic::catch_panic;
+pub use endpoint::serve::{default_on_error, serve_connection};
+pub use endpoint::server::{serve, Server, DEFAULT_HANDSHAKE_TIMEOUT};
+pub use endpoint::upgrade::{default_upgrade_error_response, handler, route};
+pub use hub::shutdown::{Shutdown, ShutdownReport};
 pub use hub::{BroadcastReport, Hub, TOO_SLOW_REASON};
-pub use message::{Message, Utf8Bytes};
-pub use origin::{InvalidOriginPattern, OriginAllowList};
-pub use panic::catch_panic;
-pub use serve::{default_on_error, serve_connection};
-pub use server::{serve, Server, DEFAULT_HANDSHAKE_TIMEOUT};
-pub use settings::{Settings, SlowConsumer};
-pub use shutdown::{Shutdown, ShutdownReport};
-pub use upgrade::{default_upgrade_error_response, handler, route};
 pub use ws_controller_macros::ws_controller;
 
 /// Runs the `#[ws_controller]` documentation's examples as doctests of this crate, which has
@@ -185,7 +175,9 @@ pub mod __private {
 
     /// Calls `controller`'s error hook, containing a panic in it, as the serve driver does.
     pub fn report_error<C: Controller<S>, S>(controller: &C, request: &Parts, error: &Error) {
-        if let Err(message) = crate::panic::catch_sync(|| controller.on_error(request, error)) {
+        if let Err(message) =
+            crate::endpoint::panic::catch_sync(|| controller.on_error(request, error))
+        {
             tracing::error!(panic = %message, "error hook panicked");
         }
     }

@@ -229,7 +229,9 @@ pub fn close_status<E: AsErrorSource + ?Sized>(err: &E) -> Option<CloseStatus> {
         if let Some(close) = e.downcast_ref::<CloseError>() {
             return Some(close.code);
         }
-        if let Some(crate::ConnError::Closed(close)) = e.downcast_ref::<crate::ConnError>() {
+        if let Some(crate::connection::error::ConnError::Closed(close)) =
+            e.downcast_ref::<crate::connection::error::ConnError>()
+        {
             return Some(close.code);
         }
         current = e.source();

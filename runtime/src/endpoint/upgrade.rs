@@ -20,9 +20,9 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::panic::catch_sync;
-use crate::read_buffer::ReadBuffer;
-use crate::serve::{connection, Endpoint, SharedEndpoint};
+use crate::connection::read_buffer::ReadBuffer;
+use crate::endpoint::panic::catch_sync;
+use crate::endpoint::serve::{connection, Endpoint, SharedEndpoint};
 use crate::{Controller, UpgradeError};
 
 /// A router with `controller` at `path` (any method reaches it, so a wrong method gets 405
@@ -130,7 +130,7 @@ where
             UpgradeError::NotUpgradable,
         );
     };
-    let extracted = crate::panic::catch(
+    let extracted = crate::endpoint::panic::catch(
         C::Extract::from_request_parts(&mut parts, &state),
         endpoint.settings.debug,
     )
@@ -139,7 +139,7 @@ where
         Ok(Ok(extract)) => extract,
         Ok(Err(rejection)) => return rejection.into_response(),
         Err((payload, _)) => {
-            let message = crate::panic::payload_message(payload.as_ref());
+            let message = crate::endpoint::panic::payload_message(payload.as_ref());
             return refuse_panic(&endpoint, &parts, message);
         }
     };

@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tracing::Instrument;
 
-use crate::close::is_close_error;
-use crate::driver::Driver;
+use crate::connection::close::is_close_error;
+use crate::connection::driver::Driver;
 use crate::{Conn, Controller, Error, ErrorKind, Settings};
 
 /// Serves one WebSocket connection with `controller`, on a stream that has completed the
@@ -119,7 +119,8 @@ where
         tracing::debug!(subprotocol = sender.subprotocol(), "connection opened");
         let serve = async {
             let outcome =
-                crate::panic::catch(controller.serve(conn, extract), settings.debug).await;
+                crate::endpoint::panic::catch(controller.serve(conn, extract), settings.debug)
+                    .await;
             let error = match outcome {
                 Ok(Ok(())) => None,
                 Ok(Err(err)) if is_close_error(&err) => None,
@@ -129,8 +130,9 @@ where
             match error {
                 None => sender.close_normal().await,
                 Some(error) => {
-                    let hook =
-                        crate::panic::catch_sync(|| controller.on_error(sender.request(), &error));
+                    let hook = crate::endpoint::panic::catch_sync(|| {
+                        controller.on_error(sender.request(), &error)
+                    });
                     if let Err(message) = hook {
                         tracing::error!(panic = %message, "error hook panicked");
                     }
@@ -204,7 +206,7 @@ impl Wake for Signal {
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::SeqCst);
         if !self.polling.load(Ordering::SeqCst) {
-            let task = crate::conn::lock(&self.task).clone();
+            let task = crate::connection::conn::lock(&self.task).clone();
             if let Some(task) = task {
                 task.wake();
             }
@@ -234,7 +236,7 @@ impl<A: Future, B: Future<Output = ()>> Future for Together<A, B> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         {
-            let mut task = crate::conn::lock(&this.signal.task);
+            let mut task = crate::connection::conn::lock(&this.signal.task);
             match &mut *task {
                 Some(waker) => waker.clone_from(cx.waker()),
                 None => *task = Some(cx.waker().clone()),

@@ -13,8 +13,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{oneshot, watch, Notify, Semaphore, TryAcquireError};
 
-use crate::close::{truncate_reason, CloseCode, CloseError, CloseStatus};
-use crate::{ConnError, Message, SlowConsumer, INTERNAL_ERROR_REASON, NORMAL_CLOSURE_REASON};
+use crate::connection::close::{truncate_reason, CloseCode, CloseError, CloseStatus};
+use crate::connection::close::{INTERNAL_ERROR_REASON, NORMAL_CLOSURE_REASON};
+use crate::connection::error::ConnError;
+use crate::connection::message::Message;
+use crate::connection::settings::SlowConsumer;
 
 /// A process-unique connection id, for logs and registries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -112,7 +115,7 @@ impl Shared {
         request: Parts,
         subprotocol: Option<String>,
         peer_addr: Option<SocketAddr>,
-        settings: &crate::Settings,
+        settings: &crate::connection::settings::Settings,
         closed: watch::Receiver<Option<CloseError>>,
     ) -> Self {
         Self {
@@ -339,7 +342,10 @@ impl Sender {
     }
 
     /// Queues a text message.
-    pub async fn send_text(&self, text: impl Into<crate::Utf8Bytes>) -> Result<(), ConnError> {
+    pub async fn send_text(
+        &self,
+        text: impl Into<crate::connection::message::Utf8Bytes>,
+    ) -> Result<(), ConnError> {
         self.send(Message::Text(text.into())).await
     }
 
@@ -551,7 +557,7 @@ impl Conn {
         request: Parts,
         subprotocol: Option<String>,
         peer_addr: Option<SocketAddr>,
-        settings: &crate::Settings,
+        settings: &crate::connection::settings::Settings,
     ) -> (Self, DriverEnds) {
         let (closed_tx, closed_rx) = watch::channel(None);
         let shared = Arc::new(Shared::new(

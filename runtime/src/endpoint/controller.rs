@@ -68,10 +68,10 @@ pub trait Controller<S = ()>: Send + Sync + Sized + 'static {
 
     /// Decides whether the request's `Origin` is acceptable. A refusal answers 403.
     ///
-    /// The default is [`same_host`](crate::origin::same_host). Check origins carefully: a
+    /// The default is [`same_host`](crate::endpoint::origin::same_host). Check origins carefully: a
     /// WebSocket handshake carries the user's cookies from any page.
     fn check_origin(&self, request: &Parts) -> bool {
-        crate::origin::same_host(request)
+        crate::endpoint::origin::same_host(request)
     }
 
     /// Extra headers for the `101 Switching Protocols` response. They cannot replace the
@@ -91,7 +91,11 @@ pub trait Controller<S = ()>: Send + Sync + Sized + 'static {
         reason: &UpgradeError,
     ) -> Response {
         let _ = request;
-        crate::upgrade::default_upgrade_error_response(status, reason, self.settings().debug)
+        crate::endpoint::upgrade::default_upgrade_error_response(
+            status,
+            reason,
+            self.settings().debug,
+        )
     }
 
     /// Called once for each error or panic that ends a connection, except orderly closes.
@@ -99,6 +103,6 @@ pub trait Controller<S = ()>: Send + Sync + Sized + 'static {
     /// `debug` level when the peer vanished or misbehaved (not a server fault, and a hostile
     /// client must not be able to flood the logs).
     fn on_error(&self, request: &Parts, error: &Error) {
-        crate::serve::default_on_error(request, error);
+        crate::endpoint::serve::default_on_error(request, error);
     }
 }

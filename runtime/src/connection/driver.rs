@@ -24,9 +24,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::close::{CloseCode, CloseError, CloseStatus};
-use crate::conn::{lock, DriverEnds, Shared};
-use crate::{ConnError, Message};
+use crate::connection::close::{CloseCode, CloseError, CloseStatus};
+use crate::connection::conn::{lock, DriverEnds, Shared};
+use crate::connection::error::ConnError;
+use crate::connection::message::Message;
 
 /// Messages written before one flush, so a burst from many senders costs few syscalls.
 const WRITE_BATCH: usize = 64;

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::close::CloseCode;
-use crate::Hub;
+use super::Hub;
+use crate::connection::close::CloseCode;
 
 /// How to shut connections down.
 #[derive(Debug, Clone)]

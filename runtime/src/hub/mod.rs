@@ -5,12 +5,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+pub mod shutdown;
+
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::close::CloseCode;
-use crate::conn::{ConnId, Sender, TrySendError};
-use crate::{ConnError, Message, SlowConsumer};
+use crate::connection::close::CloseCode;
+use crate::connection::conn::{ConnId, Sender, TrySendError};
+use crate::connection::error::ConnError;
+use crate::connection::message::Message;
+use crate::connection::settings::SlowConsumer;
 
 /// Reason of the 1008 close sent to a connection that cannot keep up with broadcasts.
 pub const TOO_SLOW_REASON: &str = "connection too slow";
@@ -93,7 +97,7 @@ impl Hub {
             return;
         }
         if self.is_shutting_down() {
-            let shutdown = crate::Shutdown::default();
+            let shutdown = shutdown::Shutdown::default();
             conn.shared
                 .request_close(shutdown.code, &shutdown.reason, true);
         }

@@ -1,0 +1,11 @@
+//! The endpoint: the [`Controller`](controller::Controller) trait, the upgrade route, the
+//! origin check, the panic-safe serve driver and the HTTP server.
+
+pub mod controller;
+pub mod error;
+pub mod handlers;
+pub mod origin;
+pub(crate) mod panic;
+pub mod serve;
+pub mod server;
+pub mod upgrade;
