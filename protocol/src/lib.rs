@@ -5,3 +5,15 @@
 #![warn(missing_docs)]
 
 pub mod deflate;
+
+/// Which end of the connection this engine is.
+///
+/// A client masks the frames it sends and receives unmasked ones; a server the reverse.
+/// With permessage-deflate, each end compresses with its own direction's parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The end that accepted the connection.
+    Server,
+    /// The end that opened it.
+    Client,
+}
