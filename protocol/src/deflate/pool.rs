@@ -1,0 +1,131 @@
+//! Per-thread pools of idle zlib states, for the directions without context takeover.
+//!
+//! Without context takeover a (de)compressor is only needed while one message is being
+//! processed, so connections borrow one from the current thread's pool and give it back
+//! reset. An idle connection then holds no zlib state at all, and a thread holds at most
+//! a few idle states per window size, however many connections it serves.
+
+use std::cell::RefCell;
+
+use flate2::{Compress, Compression, Decompress};
+
+/// The compression level of every compressed message (zlib's default).
+///
+/// One fixed level keeps the output of [`super::compress_shared`] byte-identical to what
+/// each eligible connection's own `Deflater` would have produced.
+const LEVEL: Compression = Compression::new(6);
+
+/// Idle compressors kept per window size and thread. A compressor is borrowed only for
+/// the duration of one `compress` call, so a thread never needs more than one at a time.
+const IDLE_COMPRESSORS: usize = 1;
+
+/// Idle decompressors kept per window size and thread. A decompressor stays borrowed
+/// from a message's first compressed bytes to its end, which may span several reads, so
+/// a few connections of one thread can be mid-message at once; more than this many
+/// returning together are dropped rather than kept forever.
+const IDLE_DECOMPRESSORS: usize = 4;
+
+/// The smallest sending window: 8 stands for "stored blocks only" (see [`new_compressor`]).
+const MIN_SEND_BITS: u8 = 8;
+/// zlib cannot inflate with an 8-bit window; 9 bits inflates any 8-bit stream too.
+const MIN_RECV_BITS: u8 = 9;
+const MAX_BITS: u8 = 15;
+
+/// A sending window size as the compressors understand it.
+pub(super) fn send_bits(bits: u8) -> u8 {
+    bits.clamp(MIN_SEND_BITS, MAX_BITS)
+}
+
+/// A receiving window size as the decompressors understand it.
+pub(super) fn recv_bits(bits: u8) -> u8 {
+    bits.clamp(MIN_RECV_BITS, MAX_BITS)
+}
+
+/// A new raw-deflate compressor for a peer that inflates with a `bits`-bit window (8..=15).
+///
+/// zlib's raw deflate refuses an 8-bit window (older zlib silently used 9 and produced
+/// streams a 256-byte window cannot inflate, madler/zlib#171). A peer limited to 8 bits
+/// still accepts stored blocks, which have no back-references at all, so that case gets
+/// a level-0 compressor: valid output, never smaller than the input.
+pub(super) fn new_compressor(bits: u8) -> Compress {
+    let bits = send_bits(bits);
+    if bits == MIN_SEND_BITS {
+        Compress::new_with_window_bits(Compression::none(), false, MIN_RECV_BITS)
+    } else {
+        Compress::new_with_window_bits(LEVEL, false, bits)
+    }
+}
+
+/// A new raw-deflate decompressor with a `bits`-bit window (9..=15).
+pub(super) fn new_decompressor(bits: u8) -> Decompress {
+    Decompress::new_with_window_bits(false, recv_bits(bits))
+}
+
+struct Pool {
+    /// Indexed by sending window bits - 8.
+    compressors: [Vec<Compress>; (MAX_BITS - MIN_SEND_BITS + 1) as usize],
+    /// Indexed by receiving window bits - 9.
+    decompressors: [Vec<Decompress>; (MAX_BITS - MIN_RECV_BITS + 1) as usize],
+}
+
+const NO_COMPRESSORS: Vec<Compress> = Vec::new();
+const NO_DECOMPRESSORS: Vec<Decompress> = Vec::new();
+
+thread_local! {
+    static POOL: RefCell<Pool> = const {
+        RefCell::new(Pool {
+            compressors: [NO_COMPRESSORS; (MAX_BITS - MIN_SEND_BITS + 1) as usize],
+            decompressors: [NO_DECOMPRESSORS; (MAX_BITS - MIN_RECV_BITS + 1) as usize],
+        })
+    };
+}
+
+/// Runs `f` on the pool, or returns `None` when the thread is being torn down (its
+/// thread-locals are gone): callers then simply allocate or drop, never panic.
+fn with_pool<T>(f: impl FnOnce(&mut Pool) -> T) -> Option<T> {
+    POOL.try_with(|pool| pool.try_borrow_mut().ok().map(|mut pool| f(&mut pool)))
+        .ok()
+        .flatten()
+}
+
+/// Borrows a compressor for a `bits`-bit window (fresh stream state).
+pub(super) fn take_compressor(bits: u8) -> Compress {
+    let bits = send_bits(bits);
+    with_pool(|pool| pool.compressors[usize::from(bits - MIN_SEND_BITS)].pop())
+        .flatten()
+        .unwrap_or_else(|| new_compressor(bits))
+}
+
+/// Returns a compressor taken with [`take_compressor`] for the same `bits`.
+pub(super) fn give_compressor(bits: u8, mut compressor: Compress) {
+    let bits = send_bits(bits);
+    with_pool(|pool| {
+        let idle = &mut pool.compressors[usize::from(bits - MIN_SEND_BITS)];
+        if idle.len() < IDLE_COMPRESSORS {
+            compressor.reset();
+            idle.push(compressor);
+        }
+    });
+}
+
+/// Borrows a decompressor for a `bits`-bit window (fresh stream state).
+pub(super) fn take_decompressor(bits: u8) -> Decompress {
+    let bits = recv_bits(bits);
+    with_pool(|pool| pool.decompressors[usize::from(bits - MIN_RECV_BITS)].pop())
+        .flatten()
+        .unwrap_or_else(|| new_decompressor(bits))
+}
+
+/// Returns a decompressor taken with [`take_decompressor`] for the same `bits`, in any
+/// stream state (it is reset here, and only when the pool keeps it: flate2 resets a
+/// non-15-bit zlib-rs inflater by allocating a new one).
+pub(super) fn give_decompressor(bits: u8, mut decompressor: Decompress) {
+    let bits = recv_bits(bits);
+    with_pool(|pool| {
+        let idle = &mut pool.decompressors[usize::from(bits - MIN_RECV_BITS)];
+        if idle.len() < IDLE_DECOMPRESSORS {
+            decompressor.reset(false);
+            idle.push(decompressor);
+        }
+    });
+}
