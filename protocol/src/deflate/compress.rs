@@ -22,12 +22,13 @@ pub fn messages_compressed() -> u64 {
 /// parameters, a client's with the `client_*` ones).
 #[derive(Debug)]
 pub struct Deflater {
-    /// The window the peer inflates with, 8..=15 (8: stored blocks only).
+    /// The largest window this direction may compress with, 8..=15 (8: stored blocks).
     window_bits: u8,
     context_takeover: bool,
     threshold: usize,
-    /// With context takeover only: the stream every message continues, made on first use.
-    state: Option<Compress>,
+    /// With context takeover only: the stream every message continues, made on first use
+    /// (boxed, so that a lean connection's `Deflater` stays a few words).
+    state: Option<Box<Compress>>,
 }
 
 impl Deflater {
@@ -73,11 +74,13 @@ impl Deflater {
     /// the compressor lives in the `Deflater` (made on first use) and each message may
     /// refer back to the previous ones.
     ///
-    /// Even a message [`Deflater::should_compress`] would not compress is valid output.
+    /// Any message can be compressed; [`Deflater::should_compress`] is only the policy.
     pub fn compress(&mut self, payload: &[u8], out: &mut Vec<u8>) {
         if self.context_takeover {
             let bits = self.window_bits;
-            let compressor = self.state.get_or_insert_with(|| pool::new_compressor(bits));
+            let compressor = self
+                .state
+                .get_or_insert_with(|| Box::new(pool::new_compressor(bits)));
             deflate_message(compressor, payload, out);
             MESSAGES_COMPRESSED.fetch_add(1, Ordering::Relaxed);
         } else {

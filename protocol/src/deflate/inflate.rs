@@ -19,6 +19,9 @@ pub enum InflateError {
     Corrupt(String),
 }
 
+/// The LZ77 window a deflate stream may refer back into (at most 32 KiB, RFC 1951).
+const WINDOW: usize = 1 << 15;
+
 /// The least output space added at a time; more when the message or the input is big.
 const MIN_STEP: usize = 1024;
 
@@ -37,11 +40,10 @@ const BYTES_PER_RESTART: usize = 256;
 /// with context takeover refuses all further input, having lost its window.
 #[derive(Debug)]
 pub struct Inflater {
-    /// 9..=15: an 8-bit peer window is inflated with 9 bits, which decodes it too.
-    window_bits: u8,
     context_takeover: bool,
     /// Without context takeover: borrowed from the pool for the current message only.
-    state: Option<Decompress>,
+    /// Boxed, so that an idle lean connection's `Inflater` stays small.
+    state: Option<Box<Decompress>>,
     message: MessageProgress,
     /// The current deflate stream ended with a final block; the next compressed byte
     /// starts a new stream over the same LZ77 window.
@@ -69,20 +71,17 @@ struct MessageProgress {
 
 impl Inflater {
     /// An inflater for `role`'s receiving direction of a connection that agreed on
-    /// `params`. Window bits outside 9..=15 are clamped into it.
+    /// `params`.
+    ///
+    /// It inflates with a 32 KiB window whatever the agreed window bits: a larger window
+    /// decodes any stream a smaller one produced (a peer's 8-bit one included), and with
+    /// zlib-rs a smaller one would not save memory.
     pub fn new(params: &DeflateParams, role: Role) -> Self {
-        let (no_context_takeover, window_bits) = match role {
-            Role::Server => (
-                params.client_no_context_takeover,
-                params.client_max_window_bits,
-            ),
-            Role::Client => (
-                params.server_no_context_takeover,
-                params.server_max_window_bits,
-            ),
+        let no_context_takeover = match role {
+            Role::Server => params.client_no_context_takeover,
+            Role::Client => params.server_no_context_takeover,
         };
         Inflater {
-            window_bits: pool::recv_bits(window_bits),
             context_takeover: !no_context_takeover,
             state: None,
             message: MessageProgress::default(),
@@ -155,7 +154,7 @@ impl Inflater {
             }
             self.state = Some(state);
         } else {
-            pool::give_decompressor(self.window_bits, state);
+            pool::give_decompressor(state);
             self.stream_ended = false;
             self.history = Vec::new();
         }
@@ -170,11 +169,11 @@ impl Inflater {
         self.state.is_some() || self.history.capacity() > 0
     }
 
-    fn new_state(&self) -> Decompress {
+    fn new_state(&self) -> Box<Decompress> {
         if self.context_takeover {
-            pool::new_decompressor(self.window_bits)
+            Box::new(pool::new_decompressor())
         } else {
-            pool::take_decompressor(self.window_bits)
+            pool::take_decompressor()
         }
     }
 
@@ -254,7 +253,6 @@ impl Inflater {
 
     /// Appends the output not yet in `history` to it, keeping the last window's worth.
     fn fold(&mut self, out: &[u8]) {
-        let window = 1 << self.window_bits;
         let unfolded = self.message.unfolded.min(out.len());
         if unfolded < self.message.unfolded {
             // `out` no longer holds everything since the last fold: only a contiguous
@@ -263,8 +261,8 @@ impl Inflater {
         }
         let part = &out[out.len() - unfolded..];
         self.history
-            .extend_from_slice(&part[part.len().saturating_sub(window)..]);
-        let excess = self.history.len().saturating_sub(window);
+            .extend_from_slice(&part[part.len().saturating_sub(WINDOW)..]);
+        let excess = self.history.len().saturating_sub(WINDOW);
         self.history.drain(..excess);
         self.message.unfolded = 0;
     }

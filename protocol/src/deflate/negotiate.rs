@@ -150,14 +150,13 @@ fn config_bits(bits: u8) -> u8 {
 ///   the server to set one even if the offer did not ask);
 /// - the client's window is the smaller of the offer's value, if any, and `config`'s, but
 ///   only if the offer has `client_max_window_bits` at all: otherwise the answer must not
-///   have it (§7.1.2.2), so a `config` that wants a client window below 15 declines the
-///   offer.
+///   have it (§7.1.2.2) and the client keeps its 15 bits.
 ///
 /// An offer of `server_max_window_bits=8` is declined: zlib's raw deflate cannot compress
 /// with a 256-byte window (it refuses it, and versions before 1.2.9 silently used 512
 /// bytes, madler/zlib#171), and this server would have nothing else to send it.
 /// `client_max_window_bits=8` is accepted and answered as 8: the server inflates with a
-/// 9-bit window, which decodes any stream a smaller window produced.
+/// 15-bit window, which decodes any stream a smaller window produced.
 ///
 /// This sees attacker bytes and never panics.
 pub fn accept_offer<'a>(
@@ -183,7 +182,6 @@ fn honour(offer: &Parsed, config: &DeflateConfig) -> Option<DeflateParams> {
     }
     let client_limit = config_bits(config.client_max_window_bits);
     let client_max_window_bits = match offer.client_max_window_bits {
-        None if client_limit < 15 => return None,
         None => 15,
         Some(None) => client_limit,
         Some(Some(bits)) => bits.min(client_limit),

@@ -3,7 +3,8 @@
 //! Without context takeover a (de)compressor is only needed while one message is being
 //! processed, so connections borrow one from the current thread's pool and give it back
 //! reset. An idle connection then holds no zlib state at all, and a thread holds at most
-//! a few idle states per window size, however many connections it serves.
+//! one idle compressor per window size and four idle decompressors, however many
+//! connections it serves.
 
 use std::cell::RefCell;
 
@@ -19,7 +20,7 @@ const LEVEL: Compression = Compression::new(6);
 /// the duration of one `compress` call, so a thread never needs more than one at a time.
 const IDLE_COMPRESSORS: usize = 1;
 
-/// Idle decompressors kept per window size and thread. A decompressor stays borrowed
+/// Idle decompressors kept per thread. A decompressor stays borrowed
 /// from a message's first compressed bytes to its end, which may span several reads, so
 /// a few connections of one thread can be mid-message at once; more than this many
 /// returning together are dropped rather than kept forever.
@@ -27,18 +28,11 @@ const IDLE_DECOMPRESSORS: usize = 4;
 
 /// The smallest sending window: 8 stands for "stored blocks only" (see [`new_compressor`]).
 const MIN_SEND_BITS: u8 = 8;
-/// zlib cannot inflate with an 8-bit window; 9 bits inflates any 8-bit stream too.
-const MIN_RECV_BITS: u8 = 9;
 const MAX_BITS: u8 = 15;
 
 /// A sending window size as the compressors understand it.
 pub(super) fn send_bits(bits: u8) -> u8 {
     bits.clamp(MIN_SEND_BITS, MAX_BITS)
-}
-
-/// A receiving window size as the decompressors understand it.
-pub(super) fn recv_bits(bits: u8) -> u8 {
-    bits.clamp(MIN_RECV_BITS, MAX_BITS)
 }
 
 /// A new raw-deflate compressor for a peer that inflates with a `bits`-bit window (8..=15).
@@ -50,32 +44,39 @@ pub(super) fn recv_bits(bits: u8) -> u8 {
 pub(super) fn new_compressor(bits: u8) -> Compress {
     let bits = send_bits(bits);
     if bits == MIN_SEND_BITS {
-        Compress::new_with_window_bits(Compression::none(), false, MIN_RECV_BITS)
+        Compress::new_with_window_bits(Compression::none(), false, 9)
     } else {
         Compress::new_with_window_bits(LEVEL, false, bits)
     }
 }
 
-/// A new raw-deflate decompressor with a `bits`-bit window (9..=15).
-pub(super) fn new_decompressor(bits: u8) -> Decompress {
-    Decompress::new_with_window_bits(false, recv_bits(bits))
+/// A new raw-deflate decompressor, always with a 15-bit window.
+///
+/// A larger window inflates any stream a smaller one produced (8 bits included, which
+/// zlib cannot inflate with), and a smaller one would save nothing: zlib-rs allocates a
+/// 32 KiB window whatever the bits, and flate2 resets a non-15-bit zlib-rs inflater by
+/// allocating a new one, which would cost every pooled message an allocation. The
+/// negotiated window only binds the sender (RFC 7692 §7.1.2), so a receiver accepting
+/// more than it asked for is within the protocol.
+pub(super) fn new_decompressor() -> Decompress {
+    Decompress::new(false)
 }
 
 struct Pool {
     /// Indexed by sending window bits - 8.
     compressors: [Vec<Compress>; (MAX_BITS - MIN_SEND_BITS + 1) as usize],
-    /// Indexed by receiving window bits - 9.
-    decompressors: [Vec<Decompress>; (MAX_BITS - MIN_RECV_BITS + 1) as usize],
+    /// Boxed as `Inflater`s hold them, so that lending one out moves a pointer.
+    #[allow(clippy::vec_box)]
+    decompressors: Vec<Box<Decompress>>,
 }
 
 const NO_COMPRESSORS: Vec<Compress> = Vec::new();
-const NO_DECOMPRESSORS: Vec<Decompress> = Vec::new();
 
 thread_local! {
     static POOL: RefCell<Pool> = const {
         RefCell::new(Pool {
             compressors: [NO_COMPRESSORS; (MAX_BITS - MIN_SEND_BITS + 1) as usize],
-            decompressors: [NO_DECOMPRESSORS; (MAX_BITS - MIN_RECV_BITS + 1) as usize],
+            decompressors: Vec::new(),
         })
     };
 }
@@ -108,24 +109,19 @@ pub(super) fn give_compressor(bits: u8, mut compressor: Compress) {
     });
 }
 
-/// Borrows a decompressor for a `bits`-bit window (fresh stream state).
-pub(super) fn take_decompressor(bits: u8) -> Decompress {
-    let bits = recv_bits(bits);
-    with_pool(|pool| pool.decompressors[usize::from(bits - MIN_RECV_BITS)].pop())
+/// Borrows a decompressor (fresh stream state).
+pub(super) fn take_decompressor() -> Box<Decompress> {
+    with_pool(|pool| pool.decompressors.pop())
         .flatten()
-        .unwrap_or_else(|| new_decompressor(bits))
+        .unwrap_or_else(|| Box::new(new_decompressor()))
 }
 
-/// Returns a decompressor taken with [`take_decompressor`] for the same `bits`, in any
-/// stream state (it is reset here, and only when the pool keeps it: flate2 resets a
-/// non-15-bit zlib-rs inflater by allocating a new one).
-pub(super) fn give_decompressor(bits: u8, mut decompressor: Decompress) {
-    let bits = recv_bits(bits);
+/// Returns a decompressor taken with [`take_decompressor`], in any stream state.
+pub(super) fn give_decompressor(mut decompressor: Box<Decompress>) {
     with_pool(|pool| {
-        let idle = &mut pool.decompressors[usize::from(bits - MIN_RECV_BITS)];
-        if idle.len() < IDLE_DECOMPRESSORS {
+        if pool.decompressors.len() < IDLE_DECOMPRESSORS {
             decompressor.reset(false);
-            idle.push(decompressor);
+            pool.decompressors.push(decompressor);
         }
     });
 }
