@@ -432,13 +432,13 @@ async fn peer_close_with_a_reserved_code_is_answered_with_1002() {
         raw.send_close(bad, "x").await;
         assert_eq!(
             raw.expect_close().await,
-            (1002, "Protocol violation".into()),
+            (1002, "Protocol error".into()),
             "code {bad}"
         );
         raw.expect_eof().await;
         match next_event(&mut events).await {
-            ConnError::Closed(err) => {
-                assert_eq!(err.code, CloseCode::PROTOCOL_ERROR, "code {bad}")
+            ConnError::Protocol(violation) => {
+                assert_eq!(violation, format!("invalid close code {bad}"))
             }
             other => panic!("code {bad}: {other:?}"),
         }

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use http::StatusCode;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use ws_controller::test::{TestError, TestServer};
 use ws_controller::{CloseCode, Conn, Controller, Error, Settings};
 
@@ -39,11 +38,12 @@ fn app() -> axum::Router {
 }
 
 async fn exercise(server: &TestServer, expect_peer: bool) {
-    let mut request = "ws://localhost/echo".into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "v1, v2".parse().unwrap());
-    let mut client = server.connect_with(request).await.unwrap();
+    let mut client = server
+        .request("/echo")
+        .subprotocols(["v1", "v2"])
+        .connect()
+        .await
+        .unwrap();
     assert_eq!(client.subprotocol(), Some("v2"));
     assert_eq!(
         client.recv_text().await.unwrap(),
@@ -84,11 +84,10 @@ async fn loopback_round_trip() {
 #[tokio::test]
 async fn refused_upgrade_reports_status_and_body() {
     let server = TestServer::new(app());
-    let mut request = "ws://localhost/echo".into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("origin", "https://evil.example".parse().unwrap());
-    match server.connect_with(request).await {
+    let request = server
+        .request("/echo")
+        .header("origin", "https://evil.example");
+    match request.connect().await {
         Err(TestError::Refused { status, body, .. }) => {
             assert_eq!(status, StatusCode::FORBIDDEN);
             assert_eq!(body, r#"{"error":"Forbidden"}"#);

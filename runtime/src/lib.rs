@@ -53,26 +53,31 @@ mod hub;
 pub mod test;
 
 pub use endpoint::origin;
+/// The sans-IO protocol engine the connections run on (frames, the decoder and encoder,
+/// permessage-deflate, handshake keys).
+pub use ws_controller_protocol as protocol;
 
 pub use connection::close::{
     close_status, is_close_error, truncate_reason, AsErrorSource, CloseCode, CloseError,
     CloseStatus, InvalidCloseCode, INTERNAL_ERROR_REASON, MAX_REASON_LEN, NORMAL_CLOSURE_REASON,
 };
-pub use connection::conn::{Conn, ConnId, Sender, TrySendError};
+pub use connection::conn::{Conn, ConnId};
 pub use connection::error::ConnError;
-pub use connection::message::{Message, Utf8Bytes};
-pub use connection::settings::{Settings, SlowConsumer};
+pub use connection::prepared::PreparedMessage;
+pub use connection::sender::{Sender, TrySendError};
+pub use connection::settings::{Compression, Settings, SlowConsumer};
 pub use endpoint::controller::Controller;
 pub use endpoint::error::{Error, ErrorKind, PanicError, UpgradeError};
 pub use endpoint::handlers::{FromBinary, FromJson, FromText, IntoReply, IntoSession, Json};
 pub use endpoint::origin::{InvalidOriginPattern, OriginAllowList};
 pub use endpoint::panic::catch_panic;
-pub use endpoint::serve::{default_on_error, serve_connection};
+pub use endpoint::serve::{default_on_error, serve_connection, Negotiated};
 pub use endpoint::server::{serve, Server, DEFAULT_HANDSHAKE_TIMEOUT};
 pub use endpoint::upgrade::{default_upgrade_error_response, handler, route};
 pub use hub::shutdown::{Shutdown, ShutdownReport};
 pub use hub::{BroadcastReport, Hub, TOO_SLOW_REASON};
 pub use ws_controller_macros::ws_controller;
+pub use ws_controller_protocol::{Message, Utf8Bytes};
 
 /// Runs the `#[ws_controller]` documentation's examples as doctests of this crate, which has
 /// the dependencies they use (the macro crate cannot depend on this one).

@@ -19,6 +19,10 @@ pub enum ConnError {
     /// A text message was not valid UTF-8; the connection was closed with 1007.
     #[error("text message is not valid UTF-8")]
     InvalidUtf8,
+    /// A compressed message did not inflate (permessage-deflate); the connection was closed
+    /// with 1007.
+    #[error("invalid compressed message: {0}")]
+    Compression(String),
     /// The peer broke RFC 6455; the connection was closed with 1002.
     #[error("protocol violation: {0}")]
     Protocol(String),
@@ -52,6 +56,7 @@ impl ConnError {
             self,
             Self::MessageTooBig { .. }
                 | Self::InvalidUtf8
+                | Self::Compression(_)
                 | Self::Protocol(_)
                 | Self::Json(_)
                 | Self::UnexpectedMessage

@@ -1,12 +1,16 @@
-//! One WebSocket connection: [`Conn`](conn::Conn) and its handles, the driver that runs the
-//! protocol over the socket, close codes, messages and the connection's settings.
+//! One WebSocket connection: [`Conn`](conn::Conn) and [`Sender`](sender::Sender), the
+//! driver that runs the protocol engine over the socket, close codes and the connection's
+//! settings.
 //!
-//! Built on the sans-IO protocol engine; knows nothing of routes, controllers or hubs.
+//! Built on the sans-IO engine (`ws-controller-protocol`); knows nothing of routes,
+//! controllers or hubs.
 
 pub mod close;
 pub mod conn;
 pub(crate) mod driver;
 pub mod error;
-pub mod message;
+pub mod prepared;
 pub(crate) mod read_buffer;
+pub mod sender;
 pub mod settings;
+pub(crate) mod shared;

@@ -2,11 +2,41 @@
 
 use std::time::Duration;
 
-/// The engine's own read buffer: allocated with the connection and kept for its life, and the
-/// most it asks for per read (served from the connection's pooled read buffer). Measured in
-/// BENCHMARKS.md: 1 KiB keeps idle connections small at no measurable cost for large
-/// messages.
-const ENGINE_READ_BUFFER: usize = 1 << 10;
+use ws_controller_protocol::deflate::DeflateConfig;
+
+/// permessage-deflate (RFC 7692): whether and how messages are compressed.
+///
+/// Off by default, as in gorilla/websocket, coder/websocket, Node's `ws`, uWebSockets and
+/// Phoenix, for two reasons:
+///
+/// - **It costs CPU** on both ends for every message it compresses.
+/// - **It can leak secrets.** Compressing a secret (a token, a session id, private data)
+///   in the same message — or, with context takeover, the same *connection* — as data an
+///   attacker chooses lets the attacker guess the secret byte by byte from the compressed
+///   sizes (the CRIME and BREACH attacks). Turn compression on only for traffic where no
+///   secret shares a message (or a context) with attacker-influenced content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Compression {
+    /// No compression: offers are declined.
+    #[default]
+    Off,
+    /// The lean mode: no context takeover in either direction (the server asks for
+    /// `client_no_context_takeover` in its answer). Compressor and decompressor state is
+    /// per thread and pooled, so an idle compressed connection costs no more memory than
+    /// an uncompressed one, and a [`Hub`](crate::Hub) broadcast is compressed once for
+    /// every compressed recipient. Messages shorter than
+    /// [`Settings::compression_threshold`] go out uncompressed.
+    On,
+    /// Context takeover both ways with windows of `window_bits` (9 to 15): the best ratio
+    /// for streams of similar messages, at the cost of compressor and decompressor state
+    /// kept by every connection for its life (see
+    /// [`DeflateConfig::context_takeover`] for the measured figure).
+    ContextTakeover {
+        /// The LZ77 window, 2^bits bytes: 9 to 15.
+        window_bits: u8,
+    },
+}
 
 /// What a broadcast does for a connection whose outbound queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,10 +78,10 @@ pub struct Settings {
     /// idle connection holds none (the WebSocket engine keeps a 1 KiB buffer of its own).
     /// Default 64 KiB: large messages take few system calls.
     pub read_buffer_size: usize,
-    /// Bytes the WebSocket engine buffers before writing to the socket. Data messages do not
-    /// go through that buffer (the connection writes them itself, payloads without a copy,
-    /// the replies that are ready together in one write); it holds only control frames
-    /// (pings, pongs, close), so this rarely matters. Default 128 KiB.
+    /// How many bytes of frames a connection gathers before it writes them to the socket:
+    /// the replies that are ready go out together in one write, up to this much (payloads
+    /// larger than 1 KiB are written from their own buffers and count here without being
+    /// copied). Default 128 KiB.
     pub write_buffer_size: usize,
     /// How many outbound messages may wait in a connection's queue before `send` waits and
     /// `try_send` fails. Default 64.
@@ -74,6 +104,11 @@ pub struct Settings {
     /// Subprotocols the server speaks, most preferred first. The first one the client also
     /// offers is selected. Empty by default (no subprotocol).
     pub subprotocols: Vec<String>,
+    /// permessage-deflate. Default [`Compression::Off`] (read its docs before turning it on).
+    pub compression: Compression,
+    /// Messages shorter than this are sent uncompressed even when compression is on: below
+    /// about 1 KiB deflate saves little and costs a call. Default 1 KiB.
+    pub compression_threshold: usize,
     /// Puts error details in upgrade-error responses and close reasons, and captures panic
     /// backtraces. Off by default: error text can leak internals to clients.
     pub debug: bool,
@@ -92,6 +127,8 @@ impl Default for Settings {
             ping_interval: Some(Duration::from_secs(30)),
             idle_timeout: Some(Duration::from_secs(60)),
             subprotocols: Vec::new(),
+            compression: Compression::Off,
+            compression_threshold: 1 << 10,
             debug: false,
         }
     }
@@ -168,14 +205,27 @@ impl Settings {
         self
     }
 
-    pub(crate) fn engine_config(
-        &self,
-    ) -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
-        let max = self.max_message_size.max(1);
-        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-            .read_buffer_size(ENGINE_READ_BUFFER)
-            .write_buffer_size(self.write_buffer_size)
-            .max_message_size(Some(max))
-            .max_frame_size(Some(max))
+    /// Sets [`Settings::compression`].
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Sets [`Settings::compression_threshold`].
+    pub fn compression_threshold(mut self, bytes: usize) -> Self {
+        self.compression_threshold = bytes;
+        self
+    }
+
+    /// What the upgrade offers to negotiate, `None` when compression is off.
+    pub fn deflate_config(&self) -> Option<DeflateConfig> {
+        let config = match self.compression {
+            Compression::Off => return None,
+            Compression::On => DeflateConfig::lean(),
+            Compression::ContextTakeover { window_bits } => {
+                DeflateConfig::context_takeover(window_bits.clamp(9, 15))
+            }
+        };
+        Some(config.threshold(self.compression_threshold))
     }
 }

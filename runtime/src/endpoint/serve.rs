@@ -11,16 +11,49 @@ use std::task::{Context, Poll, Wake, Waker};
 use http::request::Parts;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
 use tracing::Instrument;
+use ws_controller_protocol::deflate::DeflateParams;
 
 use crate::connection::close::is_close_error;
-use crate::connection::driver::Driver;
+use crate::connection::driver::{Driver, Engine};
 use crate::{Conn, Controller, Error, ErrorKind, Settings};
 
-/// Serves one WebSocket connection with `controller`, on a stream that has completed the
-/// handshake. This is what the upgrade route runs on its own task; call it yourself to
-/// serve connections accepted some other way.
+/// What the opening handshake agreed on, for [`serve_connection`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Negotiated {
+    /// The selected subprotocol.
+    pub subprotocol: Option<String>,
+    /// permessage-deflate's parameters, when it was negotiated (see
+    /// [`protocol::deflate::accept_offer`](crate::protocol::deflate::accept_offer)).
+    pub compression: Option<DeflateParams>,
+    /// The peer's address, when known.
+    pub peer_addr: Option<SocketAddr>,
+}
+
+impl Negotiated {
+    /// Sets [`Negotiated::subprotocol`].
+    pub fn subprotocol(mut self, subprotocol: impl Into<String>) -> Self {
+        self.subprotocol = Some(subprotocol.into());
+        self
+    }
+
+    /// Sets [`Negotiated::compression`].
+    pub fn compression(mut self, params: DeflateParams) -> Self {
+        self.compression = Some(params);
+        self
+    }
+
+    /// Sets [`Negotiated::peer_addr`].
+    pub fn peer_addr(mut self, addr: SocketAddr) -> Self {
+        self.peer_addr = Some(addr);
+        self
+    }
+}
+
+/// Serves one WebSocket connection with `controller`, on a stream whose opening handshake
+/// is complete (the `101` response has been sent). This is what the upgrade route runs on
+/// its own task; call it yourself to serve connections accepted some other way.
 ///
 /// - `serve` returns `Ok` → close 1000 "Server closed connection" (unless already closed);
 /// - `serve` returns a close error (1000, 1001, 1005 from the peer) → a clean finish;
@@ -32,11 +65,10 @@ use crate::{Conn, Controller, Error, ErrorKind, Settings};
 pub fn serve_connection<'a, C, S, T>(
     controller: &'a C,
     settings: &'a Settings,
-    stream: WebSocketStream<T>,
+    stream: T,
     request: Parts,
     extract: C::Extract,
-    subprotocol: Option<String>,
-    peer_addr: Option<SocketAddr>,
+    negotiated: Negotiated,
 ) -> impl Future<Output = ()> + 'a
 where
     C: Controller<S>,
@@ -48,8 +80,7 @@ where
         stream,
         request,
         extract,
-        subprotocol,
-        peer_addr,
+        negotiated,
     )
 }
 
@@ -86,17 +117,22 @@ impl<C> EndpointRef<C> for SharedEndpoint<C> {
 /// moved into its final place here, before the future exists.
 pub(crate) fn connection<C, S, T, E>(
     endpoint: E,
-    stream: WebSocketStream<T>,
+    stream: T,
     request: Parts,
     extract: C::Extract,
-    subprotocol: Option<String>,
-    peer_addr: Option<SocketAddr>,
+    negotiated: Negotiated,
 ) -> impl Future<Output = ()>
 where
     C: Controller<S>,
     T: AsyncRead + AsyncWrite + Unpin,
     E: EndpointRef<C>,
 {
+    let Negotiated {
+        subprotocol,
+        compression,
+        peer_addr,
+    } = negotiated;
+    let engine = Engine::server(endpoint.settings(), compression.as_ref());
     let (conn, ends) = Conn::new(request, subprotocol, peer_addr, endpoint.settings());
     let sender = conn.sender();
     // Runs the end hooks (registry removal) when the future ends or is dropped.
@@ -110,7 +146,7 @@ where
         peer = ?peer_addr,
         id = %sender.id(),
     );
-    let mut driver = Driver::new(stream, ends);
+    let mut driver = Driver::new(stream, engine, ends);
     async move {
         let _ended = ended;
         let controller = endpoint.controller();
@@ -206,7 +242,7 @@ impl Wake for Signal {
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::SeqCst);
         if !self.polling.load(Ordering::SeqCst) {
-            let task = crate::connection::conn::lock(&self.task).clone();
+            let task = crate::connection::shared::lock(&self.task).clone();
             if let Some(task) = task {
                 task.wake();
             }
@@ -236,7 +272,7 @@ impl<A: Future, B: Future<Output = ()>> Future for Together<A, B> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         {
-            let mut task = crate::connection::conn::lock(&this.signal.task);
+            let mut task = crate::connection::shared::lock(&this.signal.task);
             match &mut *task {
                 Some(waker) => waker.clone_from(cx.waker()),
                 None => *task = Some(cx.waker().clone()),

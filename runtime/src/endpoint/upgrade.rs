@@ -11,18 +11,17 @@ use axum::routing::{any, MethodRouter};
 use axum::Router;
 use http::header::{
     HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT,
-    SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, UPGRADE,
+    SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION,
+    UPGRADE,
 };
 use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
-use tokio_tungstenite::WebSocketStream;
+use ws_controller_protocol::deflate::{accept_offer, DeflateParams};
+use ws_controller_protocol::handshake::accept_key;
 
-use crate::connection::read_buffer::ReadBuffer;
 use crate::endpoint::panic::catch_sync;
-use crate::endpoint::serve::{connection, Endpoint, SharedEndpoint};
+use crate::endpoint::serve::{connection, Endpoint, Negotiated, SharedEndpoint};
 use crate::{Controller, UpgradeError};
 
 /// A router with `controller` at `path` (any method reaches it, so a wrong method gets 405
@@ -148,7 +147,16 @@ where
         Err(panic) => return refuse_panic(&endpoint, &parts, panic),
     };
     let subprotocol = select_subprotocol(&parts.headers, &endpoint.settings.subprotocols);
-    let response = switching_protocols(extra, &handshake.key, subprotocol.as_deref());
+    let compression = endpoint.settings.deflate_config().and_then(|config| {
+        let offers = parts.headers.get_all(SEC_WEBSOCKET_EXTENSIONS);
+        accept_offer(offers.iter().map(HeaderValue::as_bytes), &config)
+    });
+    let response = switching_protocols(
+        extra,
+        &handshake.key,
+        subprotocol.as_deref(),
+        compression.as_ref(),
+    );
     let peer_addr = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -163,12 +171,14 @@ where
                 return;
             }
         };
-        let config = endpoint.settings.engine_config();
-        let io = ReadBuffer::new(TokioIo::new(upgraded), endpoint.settings.read_buffer_size);
-        let stream = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        let negotiated = Negotiated {
+            subprotocol,
+            compression,
+            peer_addr,
+        };
         // The connection gets a task of its own, sized for serving it; this one, which
         // waited for the upgrade, ends.
-        let serving = connection(endpoint, stream, parts, extract, subprotocol, peer_addr);
+        let serving = connection(endpoint, TokioIo::new(upgraded), parts, extract, negotiated);
         tokio::spawn(serving);
     });
     response
@@ -257,7 +267,12 @@ fn select_subprotocol(headers: &HeaderMap, supported: &[String]) -> Option<Strin
         .cloned()
 }
 
-fn switching_protocols(extra: HeaderMap, key: &HeaderValue, subprotocol: Option<&str>) -> Response {
+fn switching_protocols(
+    extra: HeaderMap,
+    key: &HeaderValue,
+    subprotocol: Option<&str>,
+    compression: Option<&DeflateParams>,
+) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
@@ -265,13 +280,20 @@ fn switching_protocols(extra: HeaderMap, key: &HeaderValue, subprotocol: Option<
     headers.extend(extra);
     headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
     headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    let accept = derive_accept_key(key.as_bytes().trim_ascii());
+    let accept = accept_key(key.as_bytes().trim_ascii());
     if let Ok(accept) = HeaderValue::from_str(&accept) {
         headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
     }
+    // What the handshake negotiated is the handshake's to say, whatever the hook added.
     headers.remove(SEC_WEBSOCKET_PROTOCOL);
     if let Some(protocol) = subprotocol.and_then(|p| HeaderValue::from_str(p).ok()) {
         headers.insert(SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
+    headers.remove(SEC_WEBSOCKET_EXTENSIONS);
+    if let Some(params) = compression {
+        if let Ok(value) = HeaderValue::from_str(&params.response_header()) {
+            headers.insert(SEC_WEBSOCKET_EXTENSIONS, value);
+        }
     }
     response
 }

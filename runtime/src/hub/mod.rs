@@ -11,10 +11,12 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::connection::close::CloseCode;
-use crate::connection::conn::{ConnId, Sender, TrySendError};
+use crate::connection::conn::ConnId;
 use crate::connection::error::ConnError;
-use crate::connection::message::Message;
+use crate::connection::prepared::PreparedMessage;
+use crate::connection::sender::{Sender, TrySendError};
 use crate::connection::settings::SlowConsumer;
+use ws_controller_protocol::Message;
 
 /// Reason of the 1008 close sent to a connection that cannot keep up with broadcasts.
 pub const TOO_SLOW_REASON: &str = "connection too slow";
@@ -236,16 +238,18 @@ impl Hub {
     ) -> BroadcastReport {
         let mut report = BroadcastReport::default();
         let mut waiting = Vec::new();
+        // One encoding (and, for compressed recipients, one compression) for everyone.
+        let message = PreparedMessage::new(message);
         {
             let state = self.read();
             for (id, member) in &state.members {
                 if !select(*id, &member.sender) {
                     continue;
                 }
-                match member.sender.try_send(message.clone()) {
+                match member.sender.try_send_prepared(&message) {
                     Ok(()) => report.delivered += 1,
                     Err(TrySendError::Closed(_)) => {}
-                    Err(TrySendError::Full(message)) => match member.sender.shared.slow_consumer {
+                    Err(TrySendError::Full(_)) => match member.sender.shared.slow_consumer {
                         SlowConsumer::Close => {
                             member.sender.shared.request_close(
                                 CloseCode::POLICY_VIOLATION,
@@ -255,14 +259,12 @@ impl Hub {
                             report.closed += 1;
                         }
                         SlowConsumer::DropNewest => report.dropped += 1,
-                        SlowConsumer::Wait => waiting.push((member.sender.clone(), message)),
+                        SlowConsumer::Wait => waiting.push(member.sender.clone()),
                     },
                 }
             }
         }
-        let sends = waiting
-            .iter()
-            .map(|(sender, message)| sender.send(message.clone()));
+        let sends = waiting.iter().map(|sender| sender.send_prepared(&message));
         for result in futures_util::future::join_all(sends).await {
             if result.is_ok() {
                 report.delivered += 1;

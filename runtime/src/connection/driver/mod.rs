@@ -1,0 +1,321 @@
+//! The connection driver: the one place that reads and writes the socket.
+//!
+//! It runs beside the controller's `serve` future in the same task, and drives the sans-IO
+//! protocol engine over the socket. It writes queued messages in order (batching what is
+//! ready into one write), reads frames only when the reader has room for a message (TCP
+//! backpressure instead of unbounded buffering), answers control frames, matches pongs to
+//! pings, and runs the close handshake so that closing never depends on someone else
+//! reading. One file per concern: [`read`] (socket to events), [`write`] (frames to the
+//! socket), [`close`] (the close handshake and failing the connection), [`heartbeat`]
+//! (pings, pongs, idleness).
+
+mod close;
+mod heartbeat;
+mod read;
+mod write;
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+use ws_controller_protocol::deflate::{DeflateParams, Deflater, Inflater};
+use ws_controller_protocol::{Decoder, Encoder, Role};
+
+use crate::connection::close::{CloseCode, CloseError, CloseStatus};
+use crate::connection::read_buffer::ReadBuffer;
+use crate::connection::settings::Settings;
+use crate::connection::shared::{lock, DriverEnds, Shared};
+
+use heartbeat::{sleep_until, tick};
+use write::guarded_write;
+
+/// Messages written before one flush, so a burst from many senders costs few syscalls.
+const WRITE_BATCH: usize = 64;
+
+/// The protocol engine of one connection, as the upgrade negotiated it.
+pub(crate) struct Engine {
+    pub(crate) decoder: Decoder,
+    pub(crate) encoder: Encoder,
+    /// Socket reads take up to this many bytes at a time.
+    pub(crate) read_chunk: usize,
+    /// Frames gathered before a write.
+    pub(crate) write_buffer: usize,
+}
+
+impl Engine {
+    /// A server's engine with `settings`, compressing as `compression` says.
+    pub(crate) fn server(settings: &Settings, compression: Option<&DeflateParams>) -> Self {
+        let mut decoder = Decoder::new(Role::Server, settings.max_message_size.max(1));
+        let mut encoder = Encoder::new(Role::Server);
+        if let Some(params) = compression {
+            decoder = decoder.with_inflater(Inflater::new(params, Role::Server));
+            let threshold = settings.compression_threshold;
+            encoder = encoder.with_deflater(Deflater::new(params, Role::Server, threshold));
+        }
+        Self {
+            decoder,
+            encoder,
+            read_chunk: settings.read_buffer_size,
+            write_buffer: settings.write_buffer_size,
+        }
+    }
+}
+
+pub(crate) struct Driver<T> {
+    /// The socket; dropped (closing TCP) as soon as `run` ends, even if the controller's
+    /// serve future, which shares the task, goes on.
+    io: Option<T>,
+    decoder: Decoder,
+    encoder: Encoder,
+    read_buffer: ReadBuffer,
+    shared: Arc<Shared>,
+    closed: watch::Sender<Option<CloseError>>,
+    /// Pings sent by [`Sender::ping`](crate::Sender::ping), oldest first.
+    pings: VecDeque<(u64, Instant, oneshot::Sender<Duration>)>,
+    next_ping: u64,
+    /// When the peer last sent anything (data or control).
+    last_seen: Instant,
+    /// Frames not yet written (see [`write`]): headers, control frames and small payloads,
+    /// and the large payloads that go out without a copy, each with the offset in `out`
+    /// after which it is written.
+    out: Vec<u8>,
+    large: Vec<(usize, Bytes)>,
+    /// Bytes in `large`.
+    large_bytes: usize,
+    /// Frames added since the last write.
+    unflushed: usize,
+    write_buffer: usize,
+}
+
+/// Where the connection is in its life.
+enum Phase {
+    Open,
+    /// We sent a close frame; waiting for the peer's until the deadline.
+    Closing(Instant),
+}
+
+/// Whether the loop goes on after an event.
+enum Step {
+    Continue,
+    Done,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
+    /// The driver of the connection on `io`.
+    pub(crate) fn new(io: T, engine: Engine, ends: DriverEnds) -> Self {
+        Self {
+            io: Some(io),
+            decoder: engine.decoder,
+            encoder: engine.encoder,
+            read_buffer: ReadBuffer::new(engine.read_chunk),
+            shared: ends.shared,
+            closed: ends.closed,
+            pings: VecDeque::new(),
+            next_ping: 0,
+            last_seen: Instant::now(),
+            out: Vec::new(),
+            large: Vec::new(),
+            large_bytes: 0,
+            unflushed: 0,
+            write_buffer: engine.write_buffer.max(1),
+        }
+    }
+
+    /// Drives the connection until it is closed, then publishes the final status and drops
+    /// the socket (closing TCP).
+    pub(crate) async fn run(&mut self) -> CloseError {
+        let status = self.run_loop().await;
+        self.io = None;
+        // Publish the status before the reader sees its queue end, so `recv` reports it.
+        let _ = self.closed.send(Some(status.clone()));
+        // Nothing more will be written: wake senders waiting for queue room so they fail
+        // instead of waiting forever, and fail pings not sent yet.
+        self.shared.queue_bytes.close();
+        self.shared.queue_slots.close();
+        let unsent = {
+            let mut outbox = lock(&self.shared.outbox);
+            outbox.ended = true;
+            (
+                std::mem::take(&mut outbox.messages),
+                std::mem::take(&mut outbox.pings),
+            )
+        };
+        drop(unsent);
+        // End the reader's queue.
+        let reader = {
+            let mut inbox = lock(&self.shared.inbox);
+            inbox.ended = true;
+            inbox.reader.take()
+        };
+        if let Some(reader) = reader {
+            reader.wake();
+        }
+        status
+    }
+
+    /// The socket, which is there until `run` ends (nothing else calls into the driver).
+    fn io(&mut self) -> &mut T {
+        self.io
+            .as_mut()
+            .expect("the driver's socket lives until `run` ends")
+    }
+
+    /// True when the reader has room for a message, or will not read any more.
+    fn reader_has_room(&self) -> bool {
+        let inbox = lock(&self.shared.inbox);
+        inbox.item.is_none() || inbox.reader_gone
+    }
+
+    async fn run_loop(&mut self) -> CloseError {
+        let shared = self.shared.clone();
+        let mut phase = Phase::Open;
+        // The status that ends the connection: the first close frame sent or received.
+        let mut status: Option<CloseError> = None;
+        let mut heartbeat = shared.ping_interval.map(|period| {
+            let mut timer = tokio::time::interval_at(Instant::now() + period, period);
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            timer
+        });
+        // One wake-up future and one idle timer for the connection's life: creating them
+        // on every turn of the loop would register and unregister them every message.
+        let woken = shared.wake.notified();
+        tokio::pin!(woken);
+        let idle_timer = tokio::time::sleep_until(
+            self.last_seen + shared.idle_timeout.unwrap_or(Duration::from_secs(86_400)),
+        );
+        tokio::pin!(idle_timer);
+        let mut was_reading = true;
+        // Whether the loop has let the controller run once since the last write (see below).
+        let mut yielded = false;
+
+        loop {
+            // State is checked here rather than only on a wake-up: a wake-up may be consumed
+            // by `guarded_write` during a write.
+            if shared.aborted.load(Ordering::Acquire) {
+                break;
+            }
+            if let Phase::Open = phase {
+                let request = lock(&shared.close_request).take();
+                if let Some(request) = request {
+                    status = Some(CloseError::new(request.code, request.reason.clone()));
+                    phase =
+                        Box::pin(self.start_close(request.code, &request.reason, request.flush))
+                            .await;
+                }
+            }
+            let open = matches!(phase, Phase::Open);
+            let mut more_queued = false;
+            if open {
+                let before = self.unflushed;
+                more_queued = self.feed_queued();
+                if self.unflushed > before {
+                    // The controller answered: it may answer more before a flush.
+                    yielded = false;
+                }
+            }
+            let deadline = match phase {
+                Phase::Closing(d) => Some(d),
+                Phase::Open => None,
+            };
+            // Data is read only when the reader has room for it (TCP backpressure), unless
+            // nobody will read data any more.
+            let reading =
+                !open || shared.read_closed.load(Ordering::Acquire) || self.reader_has_room();
+            if reading && !was_reading {
+                // Silence only counts while we are reading: a peer held back by our own
+                // backpressure is not idle.
+                self.last_seen = Instant::now();
+            }
+            was_reading = reading;
+            let idle_check = open && reading && shared.idle_timeout.is_some();
+
+            // Replies are written together: while the peer's next frames are already here,
+            // or the controller has not had a turn since the last reply, they wait in `out`.
+            // A pipelining peer then costs one write per burst instead of one per message; a
+            // lone reply is written as soon as no frame is waiting.
+            // Set when the socket was just found empty, which registered this task's waker.
+            let mut read_registered = false;
+            if self.unflushed > 0 {
+                let mut flush = yielded
+                    || more_queued
+                    || self.unflushed >= WRITE_BATCH
+                    || self.out.len() + self.large_bytes >= self.write_buffer
+                    || !open;
+                if !flush && reading {
+                    match std::future::poll_fn(|cx| Poll::Ready(self.poll_event(cx))).await {
+                        Poll::Ready(event) => {
+                            self.last_seen = Instant::now();
+                            if let Step::Done = self.on_read(event, &mut phase, &mut status).await {
+                                break;
+                            }
+                            continue;
+                        }
+                        Poll::Pending => {
+                            read_registered = true;
+                            flush = true;
+                        }
+                    }
+                }
+                if flush {
+                    let seen = self.last_seen;
+                    if let Err(err) = guarded_write(&shared, seen, self.write_frames()).await {
+                        self.peer_gone(err.into_io());
+                        break;
+                    }
+                    yielded = false;
+                }
+            }
+
+            tokio::select! {
+                () = &mut woken => woken.set(shared.wake.notified()),
+
+                // More than a batch was queued: write the rest after a look at the socket.
+                () = std::future::ready(()), if more_queued => {}
+
+                // Let the controller answer what it was given before writing.
+                () = tokio::task::yield_now(), if self.unflushed > 0 => yielded = true,
+
+                // Right after the socket was found empty there is nothing to read: the
+                // decoder is asked again only when the socket wakes the task.
+                event = read::next_event(self, read_registered), if reading => {
+                    self.last_seen = Instant::now();
+                    if let Step::Done = self.on_read(event, &mut phase, &mut status).await {
+                        break;
+                    }
+                }
+
+                () = sleep_until(deadline), if deadline.is_some() => break,
+
+                _ = tick(&mut heartbeat), if open && heartbeat.is_some() => {
+                    self.send_ping(None);
+                    let seen = self.last_seen;
+                    if let Err(err) = guarded_write(&shared, seen, self.write_frames()).await {
+                        self.peer_gone(err.into_io());
+                        break;
+                    }
+                }
+
+                () = &mut idle_timer, if idle_check => {
+                    let due = self.last_seen + shared.idle_timeout.unwrap_or_default();
+                    if due > Instant::now() {
+                        // The peer spoke since the timer was set: wait for the rest.
+                        idle_timer.as_mut().reset(due);
+                    } else {
+                        tracing::debug!("closing idle connection");
+                        shared.mark_closing();
+                        status = Some(CloseError::new(CloseCode::GOING_AWAY, "Idle timeout"));
+                        phase = Box::pin(self.start_close(CloseCode::GOING_AWAY, "Idle timeout", false))
+                            .await;
+                    }
+                }
+            }
+        }
+        status.unwrap_or_else(|| CloseError::new(CloseStatus::Abnormal, ""))
+    }
+}

@@ -1,0 +1,236 @@
+//! The write side: queued messages and control frames to the socket.
+//!
+//! Frames are gathered in the driver's `out` buffer and written together. A server frame
+//! is a header and the payload as is (no mask), so a payload larger than
+//! [`INLINE_PAYLOAD`] goes to the socket straight from the message's own buffer (shared
+//! by every recipient of a broadcast) in a vectored write, without a copy.
+
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+use ws_controller_protocol::frame::OpCode;
+use ws_controller_protocol::Payload;
+
+use super::{Driver, WRITE_BATCH};
+use crate::connection::prepared::Outgoing;
+use crate::connection::shared::{lock, Shared};
+
+/// Payloads up to this size are copied next to their header; larger ones are written
+/// from the message's own buffer.
+const INLINE_PAYLOAD: usize = 1 << 10;
+
+/// The write buffer is freed after a write when it grew beyond this (idle connections
+/// keep no large buffer).
+const KEEP_OUT_CAPACITY: usize = 4 << 10;
+
+/// Why a write did not complete.
+pub(super) enum WriteError {
+    Io(std::io::Error),
+    /// The connection was aborted while the write waited for the peer.
+    Aborted,
+}
+
+impl WriteError {
+    /// The socket error, when there was one.
+    pub(super) fn into_io(self) -> Option<std::io::Error> {
+        match self {
+            Self::Io(err) => Some(err),
+            Self::Aborted => None,
+        }
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
+    /// Takes the pings and (at most `WRITE_BATCH`) messages senders queued and turns them
+    /// into frames waiting for [`Self::write_frames`]. Returns whether more messages are
+    /// waiting.
+    pub(super) fn feed_queued(&mut self) -> bool {
+        let pings = {
+            let mut outbox = lock(&self.shared.outbox);
+            if outbox.messages.is_empty() && outbox.pings.is_empty() {
+                return false;
+            }
+            std::mem::take(&mut outbox.pings)
+        };
+        for reply in pings {
+            self.send_ping(Some(reply));
+        }
+        for _ in 0..WRITE_BATCH {
+            let Some(message) = lock(&self.shared.outbox).messages.pop_front() else {
+                break;
+            };
+            self.release(&message);
+            self.frame(&message);
+        }
+        !lock(&self.shared.outbox).messages.is_empty()
+    }
+
+    /// Adds a data frame for `message` to the frames waiting to be written.
+    pub(super) fn frame(&mut self, message: &Outgoing) {
+        let shared_frame = match (message, self.encoder.deflater()) {
+            (Outgoing::Prepared(prepared), Some(deflater))
+                if deflater.should_compress(prepared.message().len()) =>
+            {
+                deflater
+                    .shared_window_bits()
+                    .and_then(|bits| prepared.compressed(bits))
+            }
+            _ => None,
+        };
+        let payload = match shared_frame {
+            Some(compressed) => {
+                let text = message.message().is_text();
+                self.encoder
+                    .precompressed(text, compressed, &mut self.out, INLINE_PAYLOAD)
+            }
+            None => self
+                .encoder
+                .message(message.message(), &mut self.out, INLINE_PAYLOAD),
+        };
+        if let Payload::Separate(bytes) = payload {
+            self.large_bytes += bytes.len();
+            self.large.push((self.out.len(), bytes));
+        }
+        self.unflushed += 1;
+    }
+
+    /// Adds a control frame to the frames waiting to be written.
+    pub(super) fn control(&mut self, opcode: OpCode, payload: &[u8]) {
+        self.encoder.control(opcode, payload, &mut self.out);
+        self.unflushed += 1;
+    }
+
+    /// Writes the frames waiting in `out` and `large`, in order.
+    pub(super) async fn write_frames(&mut self) -> Result<(), WriteError> {
+        self.unflushed = 0;
+        if self.out.is_empty() && self.large.is_empty() {
+            return Ok(());
+        }
+        let mut out = std::mem::take(&mut self.out);
+        let mut large = std::mem::take(&mut self.large);
+        self.large_bytes = 0;
+        let io = self.io();
+        let written = if large.is_empty() {
+            io.write_all(&out).await
+        } else {
+            let mut slices = Vec::with_capacity(large.len() * 2 + 1);
+            let mut at = 0;
+            for (offset, payload) in &large {
+                if *offset > at {
+                    slices.push(IoSlice::new(&out[at..*offset]));
+                }
+                slices.push(IoSlice::new(payload));
+                at = *offset;
+            }
+            if out.len() > at {
+                slices.push(IoSlice::new(&out[at..]));
+            }
+            write_all_vectored(io, &mut slices).await
+        };
+        out.clear();
+        if out.capacity() <= KEEP_OUT_CAPACITY {
+            self.out = out;
+        }
+        large.clear();
+        self.large = large;
+        written.map_err(WriteError::Io)
+    }
+
+    /// Drops the frames not written yet.
+    pub(super) fn discard_frames(&mut self) {
+        self.out = Vec::new();
+        self.large.clear();
+        self.large_bytes = 0;
+        self.unflushed = 0;
+    }
+
+    /// Gives back the queue place and bytes a message held; it is about to become a frame
+    /// in `out`, which a write empties before the next batch is taken.
+    pub(super) fn release(&self, message: &Outgoing) {
+        let cost = self.shared.queue_cost(message.message().len());
+        self.shared.queue_bytes.add_permits(cost as usize);
+        self.shared.queue_slots.add_permits(1);
+    }
+}
+
+/// Runs a write, giving up when the connection is aborted (a peer that stopped reading
+/// must not hold the driver past the close timeout) or at the stall deadline: a write stuck
+/// that long to a peer that has sent nothing meanwhile means a dead peer, which no close
+/// frame can reach.
+pub(super) async fn guarded_write<F>(
+    shared: &Shared,
+    last_seen: Instant,
+    write: F,
+) -> Result<(), WriteError>
+where
+    F: std::future::Future<Output = Result<(), WriteError>>,
+{
+    let mut write = std::pin::pin!(write);
+    // Most writes complete at once: then no waiter is registered and no timer armed.
+    let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+    if let Poll::Ready(result) = first {
+        return result;
+    }
+    // The write is blocked on the peer: wait for it, for an abort, or for the stall
+    // deadline. Boxed: this rare state should not size every connection's task.
+    // The deadline is computed only here: the clock is not read for writes that complete.
+    let stall_deadline = stall_deadline(shared, last_seen);
+    let result = Box::pin(wait_blocked_write(shared, stall_deadline, write)).await;
+    // Waiting may have consumed a wake-up meant for the driver's loop: give one back.
+    shared.wake.notify_one();
+    result
+}
+
+async fn wait_blocked_write(
+    shared: &Shared,
+    stall_deadline: Option<Instant>,
+    write: Pin<&mut impl std::future::Future<Output = Result<(), WriteError>>>,
+) -> Result<(), WriteError> {
+    let aborted = async {
+        loop {
+            let woken = shared.wake.notified();
+            if shared.aborted.load(Ordering::Acquire) {
+                return;
+            }
+            woken.await;
+        }
+    };
+    tokio::select! {
+        biased;
+        result = write => result,
+        () = aborted => Err(WriteError::Aborted),
+        () = super::heartbeat::sleep_until(stall_deadline), if stall_deadline.is_some() => {
+            Err(WriteError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "peer neither read nor wrote for the idle timeout",
+            )))
+        }
+    }
+}
+
+/// When a write that may block gives up: the peer has been silent for the idle timeout and
+/// the write has had at least the close timeout to finish. (A silent peer whose writes do
+/// complete is closed properly, with 1001, by the driver's idle check.)
+fn stall_deadline(shared: &Shared, last_seen: Instant) -> Option<Instant> {
+    let idle = last_seen + shared.idle_timeout?;
+    Some(idle.max(Instant::now() + shared.close_timeout()))
+}
+
+/// Writes every byte of `slices`, in order.
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    mut slices: &mut [IoSlice<'_>],
+) -> std::io::Result<()> {
+    while !slices.is_empty() {
+        let n = writer.write_vectored(slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut slices, n);
+    }
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! The state a connection's handles share with its driver: the outbound queue, the inbox of
+//! at most one message, close requests and the final status.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
+use std::time::Duration;
+
+use http::request::Parts;
+use tokio::sync::{oneshot, watch, Notify, Semaphore};
+
+use crate::connection::close::{truncate_reason, CloseCode, CloseError, CloseStatus};
+use crate::connection::conn::ConnId;
+use crate::connection::error::ConnError;
+use crate::connection::prepared::Outgoing;
+use crate::connection::settings::{Settings, SlowConsumer};
+
+/// What senders queue for the driver: messages and ping requests.
+///
+/// The connection's queues live in [`Shared`] behind plain mutexes rather than in channels:
+/// a channel allocates its first block of slots up front (about 2 KiB per queue for a
+/// 40-byte message), which every idle connection would pay for. A `VecDeque` allocates
+/// only when something is queued.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    /// Messages to send, oldest first; each holds one `queue_slots` permit and its
+    /// `queue_cost` of `queue_bytes` permits.
+    pub(crate) messages: VecDeque<Outgoing>,
+    /// Pings asked for by [`Sender::ping`], not yet sent.
+    pub(crate) pings: Vec<oneshot::Sender<Duration>>,
+    /// Set when the driver has ended: nothing is sent any more.
+    pub(crate) ended: bool,
+}
+
+/// The reader's side: at most one message waits for [`Conn::recv`], and the driver reads
+/// the next frame only once it is taken (TCP backpressure instead of unbounded buffering).
+#[derive(Default)]
+pub(crate) struct Inbox {
+    pub(crate) item: Option<Result<ws_controller_protocol::Message, ConnError>>,
+    /// The task waiting in [`Conn::recv`].
+    pub(crate) reader: Option<Waker>,
+    /// Nobody will call [`Conn::recv`] any more (the `Conn` was dropped, or read-closed).
+    pub(crate) reader_gone: bool,
+    /// The driver has ended: once `item` is taken, `recv` reports how the connection closed.
+    pub(crate) ended: bool,
+}
+
+/// State shared by a connection's handles and its driver.
+pub(crate) struct Shared {
+    pub(crate) id: ConnId,
+    pub(crate) request: Parts,
+    pub(crate) subprotocol: Option<String>,
+    pub(crate) peer_addr: Option<SocketAddr>,
+    pub(crate) debug: bool,
+    pub(crate) ping_interval: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) close_timeout_ms: AtomicU64,
+    /// Set once a close is requested or received: no more data is accepted for sending.
+    closing: AtomicBool,
+    pub(crate) read_closed: AtomicBool,
+    pub(crate) aborted: AtomicBool,
+    /// Set when the close handshake completed (a close frame went each way).
+    pub(crate) handshake_completed: AtomicBool,
+    /// The close the application asked for; taken by the driver.
+    pub(crate) close_request: Mutex<Option<CloseRequest>>,
+    /// Bytes that may still be queued; a queued message holds `queue_cost(len)` permits
+    /// until the driver has written it.
+    pub(crate) queue_bytes: Semaphore,
+    /// Messages that may still be queued (`send_queue`); a queued message holds one.
+    pub(crate) queue_slots: Semaphore,
+    pub(crate) outbox: Mutex<Outbox>,
+    pub(crate) inbox: Mutex<Inbox>,
+    pub(crate) queue_bytes_limit: usize,
+    pub(crate) slow_consumer: SlowConsumer,
+    /// Run once when the connection's task ends; `None` afterwards.
+    end_hooks: Mutex<Option<Vec<EndHook>>>,
+    /// Wakes the driver: something was queued, the reader took its message, a close was
+    /// requested, or the connection was aborted.
+    pub(crate) wake: Notify,
+    /// An error for the reader that could not be queued behind earlier messages.
+    pub(crate) pending_error: Mutex<Option<ConnError>>,
+    /// The final status; `Some` once the connection is closed.
+    pub(crate) closed: watch::Receiver<Option<CloseError>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        request: Parts,
+        subprotocol: Option<String>,
+        peer_addr: Option<SocketAddr>,
+        settings: &Settings,
+        closed: watch::Receiver<Option<CloseError>>,
+    ) -> Self {
+        Self {
+            id: ConnId::next(),
+            request,
+            subprotocol,
+            peer_addr,
+            debug: settings.debug,
+            ping_interval: settings.ping_interval.filter(|d| !d.is_zero()),
+            idle_timeout: settings.idle_timeout.filter(|d| !d.is_zero()),
+            close_timeout_ms: AtomicU64::new(duration_ms(settings.close_timeout)),
+            closing: AtomicBool::new(false),
+            read_closed: AtomicBool::new(false),
+            aborted: AtomicBool::new(false),
+            handshake_completed: AtomicBool::new(false),
+            close_request: Mutex::new(None),
+            queue_bytes: Semaphore::new(queue_limit(settings.send_queue_bytes)),
+            queue_bytes_limit: queue_limit(settings.send_queue_bytes),
+            queue_slots: Semaphore::new(settings.send_queue.clamp(1, Semaphore::MAX_PERMITS)),
+            outbox: Mutex::new(Outbox::default()),
+            inbox: Mutex::new(Inbox::default()),
+            slow_consumer: settings.slow_consumer,
+            end_hooks: Mutex::new(Some(Vec::new())),
+            wake: Notify::new(),
+            pending_error: Mutex::new(None),
+            closed,
+        }
+    }
+
+    pub(crate) fn close_timeout(&self) -> Duration {
+        Duration::from_millis(self.close_timeout_ms.load(Ordering::Relaxed))
+    }
+
+    /// Marks the connection as closing; true for the first caller.
+    pub(crate) fn mark_closing(&self) -> bool {
+        !self.closing.swap(true, Ordering::AcqRel)
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Asks the driver to start the close handshake (first request wins). With `flush`,
+    /// queued messages are written before the close frame; without, they are dropped.
+    pub(crate) fn request_close(&self, code: CloseCode, reason: &str, flush: bool) {
+        if self.mark_closing() {
+            *lock(&self.close_request) = Some(CloseRequest {
+                code,
+                reason: truncate_reason(reason).to_owned(),
+                flush,
+            });
+            self.wake.notify_one();
+        }
+    }
+
+    /// Permits a queued message of `len` bytes holds.
+    pub(crate) fn queue_cost(&self, len: usize) -> u32 {
+        // The limit fits in u32 (see `queue_limit`), so the cast cannot truncate.
+        len.min(self.queue_bytes_limit) as u32
+    }
+
+    /// Registers `hook` to run when the connection's task ends; false (and `hook` dropped)
+    /// when it has already ended.
+    pub(crate) fn on_end(&self, hook: EndHook) -> bool {
+        match &mut *lock(&self.end_hooks) {
+            Some(hooks) => {
+                hooks.push(hook);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs the end hooks (once).
+    pub(crate) fn run_end_hooks(&self) {
+        let hooks = lock(&self.end_hooks).take();
+        for hook in hooks.into_iter().flatten() {
+            hook();
+        }
+    }
+
+    pub(crate) fn abort(&self) {
+        self.aborted.store(true, Ordering::Release);
+        // Every waiter: the driver's loop, or a write of the driver blocked on the peer.
+        self.wake.notify_waiters();
+        self.wake.notify_one();
+    }
+
+    /// Queues a message that holds its queue permits; hands it back when the driver has
+    /// ended.
+    pub(crate) fn enqueue(
+        &self,
+        message: Outgoing,
+        bytes: tokio::sync::SemaphorePermit<'_>,
+        slot: tokio::sync::SemaphorePermit<'_>,
+    ) -> Result<(), Outgoing> {
+        let mut outbox = lock(&self.outbox);
+        if outbox.ended {
+            return Err(message);
+        }
+        outbox.messages.push_back(message);
+        drop(outbox);
+        // The driver gives the permits back once the message is written.
+        bytes.forget();
+        slot.forget();
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// The reader will not read any more; with `dropped`, not even what is waiting for it.
+    pub(crate) fn reader_gone(&self, dropped: bool) {
+        let mut inbox = lock(&self.inbox);
+        inbox.reader_gone = true;
+        let item = if dropped { inbox.item.take() } else { None };
+        drop(inbox);
+        drop(item);
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn set_pending_error(&self, err: ConnError) {
+        lock(&self.pending_error).get_or_insert(err);
+    }
+
+    /// The error a reader or writer gets once the connection is closing or closed.
+    pub(crate) fn closed_error(&self) -> ConnError {
+        if let Some(err) = self.closed.borrow().clone() {
+            return ConnError::Closed(err);
+        }
+        match &*lock(&self.close_request) {
+            Some(request) => {
+                ConnError::Closed(CloseError::new(request.code, request.reason.clone()))
+            }
+            None => ConnError::Closed(CloseError::new(CloseStatus::Abnormal, "")),
+        }
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (every critical
+/// section here is a single assignment or take).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Work to do when a connection's task ends.
+pub(crate) type EndHook = Box<dyn FnOnce() + Send>;
+
+/// A close the application asked for.
+pub(crate) struct CloseRequest {
+    pub(crate) code: CloseCode,
+    pub(crate) reason: String,
+    /// Write queued messages before the close frame.
+    pub(crate) flush: bool,
+}
+
+/// The byte budget of a queue, capped so a permit count always fits the semaphore's `u32`.
+fn queue_limit(bytes: usize) -> usize {
+    bytes.clamp(1, u32::MAX as usize)
+}
+
+pub(crate) fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What the driver of a new connection needs.
+pub(crate) struct DriverEnds {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) closed: watch::Sender<Option<CloseError>>,
+}
