@@ -22,6 +22,9 @@ pub const KEYS: &[&str] = &[
     "send_queue",
     "send_queue_bytes",
     "slow_consumer",
+    "compression",
+    "compression_window_bits",
+    "compression_threshold",
     "close_timeout",
     "ping_interval",
     "idle_timeout",
@@ -42,6 +45,9 @@ pub struct Args {
     pub send_queue: Option<Keyed<LitInt>>,
     pub send_queue_bytes: Option<Keyed<LitInt>>,
     pub slow_consumer: Option<SlowConsumerArg>,
+    pub compression: Option<Keyed<CompressionArg>>,
+    pub compression_window_bits: Option<Keyed<LitInt>>,
+    pub compression_threshold: Option<Keyed<LitInt>>,
     pub close_timeout: Option<Keyed<LitStr>>,
     pub ping_interval: Option<Keyed<DurationArg>>,
     pub idle_timeout: Option<Keyed<DurationArg>>,
@@ -79,6 +85,14 @@ pub enum SlowConsumerArg {
     Close,
     DropNewest,
     Wait,
+}
+
+/// `compression = off | on | context_takeover`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum CompressionArg {
+    Off,
+    On,
+    ContextTakeover,
 }
 
 /// `ping_interval` / `idle_timeout`: a duration string, or `off`.
@@ -186,8 +200,13 @@ impl Args {
                     value
                 })
             ),
-            "max_message_size" | "read_buffer_size" | "write_buffer_size" | "send_queue"
-            | "send_queue_bytes" => {
+            "max_message_size"
+            | "read_buffer_size"
+            | "write_buffer_size"
+            | "send_queue"
+            | "send_queue_bytes"
+            | "compression_window_bits"
+            | "compression_threshold" => {
                 let parsed = int(&value, &name).map(|value| Keyed {
                     key: key.clone(),
                     value,
@@ -197,6 +216,8 @@ impl Args {
                     "read_buffer_size" => set!(read_buffer_size, parsed),
                     "write_buffer_size" => set!(write_buffer_size, parsed),
                     "send_queue_bytes" => set!(send_queue_bytes, parsed),
+                    "compression_window_bits" => set!(compression_window_bits, parsed),
+                    "compression_threshold" => set!(compression_threshold, parsed),
                     _ => set!(send_queue, parsed),
                 }
             }
@@ -219,6 +240,13 @@ impl Args {
                 }
             }
             "slow_consumer" => set!(slow_consumer, slow_consumer(&value)),
+            "compression" => set!(
+                compression,
+                compression(&value).map(|value| Keyed {
+                    key: key.clone(),
+                    value
+                })
+            ),
             "debug" => set!(debug, boolean(&value)),
             _ => errors.push(unknown_key(&key)),
         }
@@ -240,6 +268,26 @@ fn slow_consumer(value: &Expr) -> syn::Result<SlowConsumerArg> {
             value,
             "`slow_consumer` is one of `close` (1008 when a broadcast finds the queue full), \
              `drop_newest` or `wait`: write e.g. `slow_consumer = drop_newest`",
+        )),
+    }
+}
+
+fn compression(value: &Expr) -> syn::Result<CompressionArg> {
+    let mode = match value {
+        Expr::Path(path) if path.attrs.is_empty() && path.qself.is_none() => {
+            path.path.get_ident().map(Ident::to_string)
+        }
+        _ => None,
+    };
+    match mode.as_deref() {
+        Some("off") => Ok(CompressionArg::Off),
+        Some("on") => Ok(CompressionArg::On),
+        Some("context_takeover") => Ok(CompressionArg::ContextTakeover),
+        _ => Err(syn::Error::new_spanned(
+            value,
+            "`compression` is one of `off` (the default), `on` (permessage-deflate without \
+             context takeover: no memory per idle connection) or `context_takeover` (best \
+             ratio, state per connection): write e.g. `compression = on`",
         )),
     }
 }

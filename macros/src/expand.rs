@@ -523,6 +523,23 @@ fn settings(s: &valid::Settings) -> Option<TokenStream> {
         };
         calls.push(quote!(.slow_consumer(#p::SlowConsumer::#policy)));
     }
+    if let Some(mode) = s.compression {
+        let mode = match mode {
+            crate::attr::CompressionArg::Off => quote!(#p::Compression::Off),
+            crate::attr::CompressionArg::On => quote!(#p::Compression::On),
+            crate::attr::CompressionArg::ContextTakeover => {
+                let bits = proc_macro2::Literal::u8_unsuffixed(
+                    s.compression_window_bits.unwrap_or(15) as u8,
+                );
+                quote!(#p::Compression::ContextTakeover { window_bits: #bits })
+            }
+        };
+        calls.push(quote!(.compression(#mode)));
+    }
+    if let Some(n) = s.compression_threshold {
+        let n = int(n);
+        calls.push(quote!(.compression_threshold(#n)));
+    }
     if let Some(t) = s.close_timeout {
         let t = ms(t);
         calls.push(quote!(.close_timeout(#t)));

@@ -86,6 +86,10 @@ pub struct Settings {
     pub send_queue: Option<u64>,
     pub send_queue_bytes: Option<u64>,
     pub slow_consumer: Option<crate::attr::SlowConsumerArg>,
+    pub compression: Option<crate::attr::CompressionArg>,
+    /// Window bits with `compression = context_takeover`.
+    pub compression_window_bits: Option<u64>,
+    pub compression_threshold: Option<u64>,
     /// Milliseconds.
     pub close_timeout: Option<u64>,
     /// `Some(None)` is `off`.
@@ -749,6 +753,35 @@ fn origin_pattern(pattern: &str) -> Result<(), &'static str> {
     ws_controller_origin::Pattern::parse(pattern).map(drop)
 }
 
+/// `compression_window_bits`: 9 to 15, and only with `compression = context_takeover` (the
+/// lean mode keeps no window between messages, so it has none to size).
+fn compression_window_bits(args: &Args, errors: &mut Errors) -> Option<u64> {
+    let arg = args.compression_window_bits.as_ref()?;
+    let takeover = args
+        .compression
+        .as_ref()
+        .is_some_and(|c| c.value == crate::attr::CompressionArg::ContextTakeover);
+    if !takeover {
+        errors.at(
+            arg.key.span(),
+            "`compression_window_bits` sizes the window kept between messages: it needs \
+             `compression = context_takeover`",
+        );
+        return None;
+    }
+    match arg.value.base10_parse::<u64>() {
+        Ok(bits @ 9..=15) => Some(bits),
+        _ => {
+            errors.at(
+                arg.value.span(),
+                "`compression_window_bits` is 9 to 15 (a window of 2^bits bytes; zlib cannot \
+                 compress raw deflate with 8)",
+            );
+            None
+        }
+    }
+}
+
 fn settings(args: &Args, errors: &mut Errors) -> Settings {
     let size = |arg: &Option<Keyed<syn::LitInt>>, errors: &mut Errors| -> Option<u64> {
         let lit = &arg.as_ref()?.value;
@@ -786,6 +819,17 @@ fn settings(args: &Args, errors: &mut Errors) -> Settings {
         send_queue: size(&args.send_queue, errors),
         send_queue_bytes: size(&args.send_queue_bytes, errors),
         slow_consumer: args.slow_consumer,
+        compression: args.compression.as_ref().map(|arg| arg.value),
+        compression_window_bits: compression_window_bits(args, errors),
+        compression_threshold: args.compression_threshold.as_ref().and_then(|arg| {
+            match arg.value.base10_parse::<u64>() {
+                Ok(n) => Some(n),
+                Err(err) => {
+                    errors.at(arg.value.span(), format!("`compression_threshold`: {err}"));
+                    None
+                }
+            }
+        }),
         close_timeout: args
             .close_timeout
             .as_ref()

@@ -90,8 +90,8 @@ pub struct WsControllerDoctests;
 pub mod __private {
     pub use crate::{
         catch_panic, handler, is_close_error, origin, route, CloseCode, CloseError, CloseStatus,
-        Conn, ConnError, Controller, Error, FromBinary, FromJson, FromText, Hub, IntoReply,
-        IntoSession, Message, OriginAllowList, Settings, SlowConsumer, UpgradeError,
+        Compression, Conn, ConnError, Controller, Error, FromBinary, FromJson, FromText, Hub,
+        IntoReply, IntoSession, Message, OriginAllowList, Settings, SlowConsumer, UpgradeError,
     };
     pub use axum::extract::FromRequestParts;
     pub use axum::response::{IntoResponse, Response};
