@@ -131,6 +131,14 @@ const MIN_SPARE: usize = 64;
 /// One message through `compressor`: sync flush, then the empty stored block's
 /// `00 00 ff ff` taken off the end (RFC 7692 §7.2.1).
 fn deflate_message(compressor: &mut Compress, payload: &[u8], out: &mut Vec<u8>) {
+    if payload.is_empty() {
+        // An empty stored block's first octet, which the receiver's 00 00 ff ff completes
+        // (§7.2.3.6). Asking zlib instead would give nothing at all right after another
+        // sync flush (no input, same flush: Z_BUF_ERROR), and a receiver that appends
+        // the tail to an empty payload would then be left inside a stored block header.
+        out.push(0x00);
+        return;
+    }
     let start = out.len();
     let mut consumed = 0;
     loop {

@@ -296,3 +296,42 @@ fn an_eight_bit_window_stream_inflates_with_nine_bits() {
     expected.extend([0, 1, 2]);
     assert_eq!(inflate_all(&mut inflater, &payload), expected);
 }
+
+#[test]
+fn a_literal_rfc_receiver_stays_in_step() {
+    // A receiver doing exactly RFC 7692 §7.2.2 (append 00 00 ff ff, inflate), with no
+    // special case for empty payloads, must follow every mode's output.
+    use flate2::{Decompress, FlushDecompress};
+    let texts: Vec<Vec<u8>> = {
+        let mut rng = Rng::new(6);
+        vec![
+            rng.text(3_000),
+            Vec::new(),
+            rng.text(10),
+            Vec::new(),
+            Vec::new(),
+            rng.text(5_000),
+        ]
+    };
+    for config in [DeflateConfig::lean(), DeflateConfig::context_takeover(12)] {
+        let params = agree(&config, &config);
+        for sender in ROLES {
+            let mut deflater = Deflater::new(&params, sender, 0);
+            let mut receiver = Decompress::new(false);
+            for text in &texts {
+                let mut payload = Vec::new();
+                deflater.compress(text, &mut payload);
+                assert!(
+                    !payload.is_empty(),
+                    "every message has at least one byte (§7.2.3.6)"
+                );
+                payload.extend_from_slice(&crate::deflate::TAIL);
+                let mut out = Vec::with_capacity(text.len() + 64);
+                receiver
+                    .decompress_vec(&payload, &mut out, FlushDecompress::Sync)
+                    .unwrap();
+                assert_eq!(&out, text, "{config:?} {sender:?}");
+            }
+        }
+    }
+}
