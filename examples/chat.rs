@@ -14,6 +14,14 @@
 //! {"type":"leave","name":"bob"}
 //! ```
 //!
+//! With `REDIS_URL` set (and the `redis` feature), the hub spans every process using that
+//! Redis server: run two nodes on two ports and chat across them.
+//!
+//! ```text
+//! REDIS_URL=redis://127.0.0.1:6379 ADDR=127.0.0.1:3000 cargo run --features redis --example chat
+//! REDIS_URL=redis://127.0.0.1:6379 ADDR=127.0.0.1:3001 cargo run --features redis --example chat
+//! ```
+//!
 //! Ctrl-C or SIGTERM shuts down gracefully: every client gets what was queued for it, then a
 //! 1001 close frame, before the process exits.
 
@@ -123,6 +131,24 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// In-process, or over Redis when `REDIS_URL` is set.
+fn hub() -> std::io::Result<Hub> {
+    let Ok(url) = std::env::var("REDIS_URL") else {
+        return Ok(Hub::new());
+    };
+    #[cfg(feature = "redis")]
+    {
+        tracing::info!(%url, "rooms shared over Redis");
+        Hub::redis(&url).map_err(std::io::Error::other)
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        Err(std::io::Error::other(format!(
+            "REDIS_URL={url} needs the redis feature: cargo run --features redis --example chat"
+        )))
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
@@ -130,7 +156,7 @@ async fn main() -> std::io::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let hub = Hub::new();
+    let hub = hub()?;
     let app = axum::Router::new()
         .route("/", get(|| async { Html(include_str!("chat.html")) }))
         .merge(ws_controller::route(

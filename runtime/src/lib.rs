@@ -74,8 +74,12 @@ pub use endpoint::panic::catch_panic;
 pub use endpoint::serve::{default_on_error, serve_connection, Negotiated};
 pub use endpoint::server::{serve, Server, DEFAULT_HANDSHAKE_TIMEOUT};
 pub use endpoint::upgrade::{default_upgrade_error_response, handler, route};
+pub use hub::cluster::options::{BrokerError, ClusterOptions};
+pub use hub::cluster::state::{BrokerState, BrokerStatus};
+pub use hub::cluster::ClusterCount;
+pub use hub::report::{BroadcastReport, RemoteDelivery, RemoteFailure};
 pub use hub::shutdown::{Shutdown, ShutdownReport};
-pub use hub::{BroadcastReport, Hub, TOO_SLOW_REASON};
+pub use hub::{Hub, TOO_SLOW_REASON};
 pub use ws_controller_macros::ws_controller;
 pub use ws_controller_protocol::{Message, Utf8Bytes};
 

@@ -1,22 +1,29 @@
 //! The connection registry: every open connection of one or more controllers, rooms, and
-//! broadcasts that encode once and never wait on one slow client.
+//! broadcasts that encode once and never wait on one slow client; optionally one hub
+//! across processes over a broker ([`cluster`]).
 
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
+mod backend;
+pub(crate) mod cluster;
+mod deliver;
+mod registry;
+pub(crate) mod report;
 pub mod shutdown;
 
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::connection::close::CloseCode;
 use crate::connection::conn::ConnId;
+use crate::connection::sender::Sender;
 use crate::connection::error::ConnError;
-use crate::connection::prepared::PreparedMessage;
-use crate::connection::sender::{Sender, TrySendError};
-use crate::connection::settings::SlowConsumer;
 use ws_controller_protocol::Message;
+use cluster::state::BrokerState;
+use cluster::{Cluster, ClusterCount, Target};
+use registry::{Interest, Registry};
+use report::BroadcastReport;
 
 /// Reason of the 1008 close sent to a connection that cannot keep up with broadcasts.
 pub const TOO_SLOW_REASON: &str = "connection too slow";
@@ -28,7 +35,12 @@ pub const TOO_SLOW_REASON: &str = "connection too slow";
 ///
 /// A broadcast clones the message once per recipient, which shares its bytes (no copy, no
 /// re-encoding), and queues it without waiting. When a connection's queue is full its
-/// [`SlowConsumer`] policy decides: close it with 1008 (default), drop the message, or wait.
+/// [`SlowConsumer`](crate::SlowConsumer) policy decides: close it with 1008 (default), drop
+/// the message, or wait. Room operations cost O(members of the room).
+///
+/// [`Hub::new`] is in-process. With the `redis` feature, [`Hub::redis`] makes one hub of
+/// many processes; nothing else in the application changes.
+#[cfg_attr(feature = "redis", doc = include_str!("cluster/semantics.md"))]
 #[derive(Clone, Default)]
 pub struct Hub {
     pub(crate) inner: Arc<HubInner>,
@@ -36,36 +48,25 @@ pub struct Hub {
 
 #[derive(Default)]
 pub(crate) struct HubInner {
-    state: RwLock<State>,
+    state: RwLock<Registry>,
     pub(crate) shutting_down: AtomicBool,
     /// Notified whenever a connection leaves.
     pub(crate) left: Notify,
+    /// The broker side, for a hub that spans processes.
+    pub(crate) cluster: Option<Cluster>,
 }
 
-#[derive(Default)]
-struct State {
-    members: HashMap<ConnId, Member>,
-    rooms: HashMap<String, HashSet<ConnId>>,
-}
-
-struct Member {
-    sender: Sender,
-    rooms: HashSet<String>,
-}
-
-/// What a broadcast did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BroadcastReport {
-    /// Connections the message was queued for.
-    pub delivered: usize,
-    /// Connections that missed it under [`SlowConsumer::DropNewest`].
-    pub dropped: usize,
-    /// Connections closed with 1008 under [`SlowConsumer::Close`].
-    pub closed: usize,
+impl HubInner {
+    pub(crate) fn with_cluster(cluster: Cluster) -> Self {
+        Self {
+            cluster: Some(cluster),
+            ..Self::default()
+        }
+    }
 }
 
 impl Hub {
-    /// An empty hub.
+    /// An empty in-process hub.
     pub fn new() -> Self {
         Self::default()
     }
@@ -74,18 +75,8 @@ impl Hub {
     /// A connection registered while the hub shuts down is closed at once.
     pub fn register(&self, conn: &Sender) {
         let id = conn.id();
-        {
-            let mut state = self.write();
-            if state.members.contains_key(&id) {
-                return;
-            }
-            state.members.insert(
-                id,
-                Member {
-                    sender: conn.clone(),
-                    rooms: HashSet::new(),
-                },
-            );
+        if !self.write().insert(conn) {
+            return;
         }
         let hub = Arc::downgrade(&self.inner);
         let registered = conn.shared.on_end(Box::new(move || {
@@ -111,22 +102,19 @@ impl Hub {
     }
 
     fn remove(&self, id: ConnId) {
-        let mut state = self.write();
-        if let Some(member) = state.members.remove(&id) {
-            for room in member.rooms {
-                if let Some(ids) = state.rooms.get_mut(&room) {
-                    ids.remove(&id);
-                    if ids.is_empty() {
-                        state.rooms.remove(&room);
-                    }
-                }
-            }
-        }
-        drop(state);
+        let interest = self.write().remove(id);
+        self.follow(interest);
         self.inner.left.notify_waiters();
     }
 
-    /// How many connections are registered.
+    /// Tells the broker side that a room appeared or disappeared here.
+    fn follow(&self, interest: Interest) {
+        if let (Interest::Changed, Some(cluster)) = (interest, &self.inner.cluster) {
+            cluster.interest_changed();
+        }
+    }
+
+    /// How many connections are registered on this node ([`Hub::cluster_count`] for all).
     pub fn count(&self) -> usize {
         self.read().members.len()
     }
@@ -142,41 +130,48 @@ impl Hub {
     }
 
     /// Puts a registered connection in `room`; false when it is not registered.
+    ///
+    /// On a hub that spans processes, the first member of a room on this node subscribes
+    /// the node to the room; [`Hub::broker_synced`] waits until the broker confirmed.
     pub fn join(&self, id: ConnId, room: &str) -> bool {
-        let mut state = self.write();
-        let Some(member) = state.members.get_mut(&id) else {
-            return false;
-        };
-        member.rooms.insert(room.to_owned());
-        state.rooms.entry(room.to_owned()).or_default().insert(id);
-        true
+        let interest = self.write().join(id, room);
+        match interest {
+            Some(interest) => {
+                self.follow(interest);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Takes a connection out of `room`; false when it was not in it.
     pub fn leave(&self, id: ConnId, room: &str) -> bool {
-        let mut state = self.write();
-        let Some(member) = state.members.get_mut(&id) else {
-            return false;
-        };
-        if !member.rooms.remove(room) {
-            return false;
-        }
-        if let Some(ids) = state.rooms.get_mut(room) {
-            ids.remove(&id);
-            if ids.is_empty() {
-                state.rooms.remove(room);
+        let interest = self.write().leave(id, room);
+        match interest {
+            Some(interest) => {
+                self.follow(interest);
+                true
             }
+            None => false,
         }
-        true
     }
 
-    /// The members of `room`.
+    /// The members of `room` on this node.
     pub fn room(&self, room: &str) -> Vec<ConnId> {
         self.read()
             .rooms
             .get(room)
-            .map(|ids| ids.iter().copied().collect())
+            .map(|ids| ids.keys().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// The rooms with members on this node, each with its number of members here.
+    pub fn rooms(&self) -> Vec<(String, usize)> {
+        self.read()
+            .rooms
+            .iter()
+            .map(|(room, members)| (room.clone(), members.len()))
+            .collect()
     }
 
     /// The rooms a connection is in.
@@ -188,89 +183,164 @@ impl Hub {
             .unwrap_or_default()
     }
 
-    /// Sends to every registered connection.
+    /// Sends to every registered connection (of every node).
     pub async fn broadcast(&self, message: impl Into<Message>) -> BroadcastReport {
-        self.deliver(message.into(), |_, _| true).await
+        self.deliver(Target::All, None, message.into()).await
     }
 
-    /// Sends to the members of `room`.
+    /// Sends to the members of `room` (on every node).
     pub async fn broadcast_room(&self, room: &str, message: impl Into<Message>) -> BroadcastReport {
-        let message = message.into();
-        let members: HashSet<ConnId> = self.read().rooms.get(room).cloned().unwrap_or_default();
-        self.deliver(message, |id, _| members.contains(&id)).await
+        self.deliver(Target::Room(room), None, message.into()).await
     }
 
-    /// Sends to every registered connection but `except` (typically the sender).
+    /// Sends to the members of `room` (on every node) but `except` (typically the sender).
+    pub async fn broadcast_room_except(
+        &self,
+        room: &str,
+        except: ConnId,
+        message: impl Into<Message>,
+    ) -> BroadcastReport {
+        self.deliver(Target::Room(room), Some(except), message.into())
+            .await
+    }
+
+    /// Sends to every registered connection (of every node) but `except` (typically the
+    /// sender).
     pub async fn broadcast_except(
         &self,
         except: ConnId,
         message: impl Into<Message>,
     ) -> BroadcastReport {
-        self.deliver(message.into(), |id, _| id != except).await
+        self.deliver(Target::All, Some(except), message.into())
+            .await
     }
 
-    /// Sends to the connections `filter` accepts.
+    /// Sends to the connections of **this node** that `filter` accepts: a closure cannot
+    /// travel to other nodes, so this broadcast is local on every hub (its report's
+    /// `remote` is [`RemoteDelivery::Local`](crate::RemoteDelivery::Local)); use a room for
+    /// a cluster-wide subset.
     pub async fn broadcast_filter(
         &self,
         message: impl Into<Message>,
         filter: impl Fn(&Sender) -> bool,
     ) -> BroadcastReport {
-        self.deliver(message.into(), |_, sender| filter(sender))
-            .await
+        let message = message.into();
+        let mut report = BroadcastReport::default();
+        let waiting = {
+            let registry = self.read();
+            let members = registry
+                .members
+                .values()
+                .map(|m| &m.sender)
+                .filter(|s| filter(s));
+            deliver::fan_out(members, &message, true, &mut report)
+        };
+        deliver::wait_for(waiting, &mut report).await;
+        report
     }
 
-    /// Serializes `value` once and sends it to every registered connection as JSON text.
+    /// Serializes `value` once and sends it to every registered connection (of every node)
+    /// as JSON text.
     pub async fn broadcast_json<T: Serialize + ?Sized>(
         &self,
         value: &T,
     ) -> Result<BroadcastReport, ConnError> {
-        let text = serde_json::to_string(value).map_err(ConnError::Encode)?;
-        Ok(self.broadcast(Message::Text(text.into())).await)
+        Ok(self.broadcast(json(value)?).await)
     }
 
-    /// Queues `message` for every member `select` accepts, applying each slow consumer's
-    /// policy. Only [`SlowConsumer::Wait`] recipients are awaited, after everyone else has
-    /// been served, so one slow client never delays the rest.
+    /// Serializes `value` once and sends it to the members of `room` (on every node) as
+    /// JSON text.
+    pub async fn broadcast_room_json<T: Serialize + ?Sized>(
+        &self,
+        room: &str,
+        value: &T,
+    ) -> Result<BroadcastReport, ConnError> {
+        Ok(self.broadcast_room(room, json(value)?).await)
+    }
+
+    /// Delivers locally and, on a hub that spans processes, queues one frame for the
+    /// broker, both under the cluster's order lock so every node sees this node's
+    /// broadcasts in the same order. Then awaits the `Wait` recipients and the broker.
     async fn deliver(
         &self,
+        target: Target<'_>,
+        except: Option<ConnId>,
         message: Message,
-        select: impl Fn(ConnId, &Sender) -> bool,
     ) -> BroadcastReport {
         let mut report = BroadcastReport::default();
-        let mut waiting = Vec::new();
-        // One encoding (and, for compressed recipients, one compression) for everyone.
-        let message = PreparedMessage::new(message);
-        {
-            let state = self.read();
-            for (id, member) in &state.members {
-                if !select(*id, &member.sender) {
-                    continue;
+        let cluster = self.inner.cluster.as_ref();
+        let (waiting, published) = {
+            let _order = cluster.map(|c| c.order.lock().unwrap_or_else(|e| e.into_inner()));
+            let registry = self.read();
+            let keep = |(id, _): &(&ConnId, &Sender)| Some(**id) != except;
+            let (waiting, listening) = match target {
+                Target::All => {
+                    let members = registry.members.iter().map(|(id, m)| (id, &m.sender));
+                    let members = members.filter(keep).map(|(_, s)| s);
+                    let waiting = deliver::fan_out(members, &message, true, &mut report);
+                    (waiting, true)
                 }
-                match member.sender.try_send_prepared(&message) {
-                    Ok(()) => report.delivered += 1,
-                    Err(TrySendError::Closed(_)) => {}
-                    Err(TrySendError::Full(_)) => match member.sender.shared.slow_consumer {
-                        SlowConsumer::Close => {
-                            member.sender.shared.request_close(
-                                CloseCode::POLICY_VIOLATION,
-                                TOO_SLOW_REASON,
-                                false,
-                            );
-                            report.closed += 1;
-                        }
-                        SlowConsumer::DropNewest => report.dropped += 1,
-                        SlowConsumer::Wait => waiting.push(member.sender.clone()),
-                    },
-                }
+                Target::Room(room) => match registry.rooms.get(room) {
+                    Some(members) => {
+                        let members = members.iter().filter(keep).map(|(_, s)| s);
+                        let waiting = deliver::fan_out(members, &message, true, &mut report);
+                        (waiting, true)
+                    }
+                    None => (Vec::new(), false),
+                },
+            };
+            drop(registry);
+            let published = cluster.map(|c| c.publish(target, &message, listening));
+            (waiting, published)
+        };
+        let mut waited = BroadcastReport::default();
+        let remote = async {
+            match published {
+                Some(published) => published.outcome().await,
+                None => report::RemoteDelivery::Local,
             }
-        }
-        let sends = waiting.iter().map(|sender| sender.send_prepared(&message));
-        for result in futures_util::future::join_all(sends).await {
-            if result.is_ok() {
-                report.delivered += 1;
-            }
-        }
+        };
+        let ((), remote) =
+            futures_util::future::join(deliver::wait_for(waiting, &mut waited), remote).await;
+        report.delivered += waited.delivered;
+        report.remote = remote;
         report
+    }
+
+    /// The broker's state and counters; [`BrokerStatus::Local`](crate::BrokerStatus::Local)
+    /// for an in-process hub.
+    pub fn broker_state(&self) -> BrokerState {
+        match &self.inner.cluster {
+            Some(cluster) => cluster.stats.snapshot(cluster.node),
+            None => BrokerState::default(),
+        }
+    }
+
+    /// Waits until the broker's subscriptions match this node's rooms as they are when
+    /// called (at once for an in-process hub). While the broker is down it waits for it:
+    /// bound it with a timeout.
+    pub async fn broker_synced(&self) {
+        if let Some(cluster) = &self.inner.cluster {
+            cluster.synced().await;
+        }
+    }
+
+    /// Connections registered on every node, asking the other nodes through the broker and
+    /// waiting at most `timeout` for their answers.
+    pub async fn cluster_count(&self, timeout: Duration) -> ClusterCount {
+        match &self.inner.cluster {
+            Some(cluster) => cluster.count(|| self.count(), None, timeout).await,
+            None => ClusterCount::local(self.count()),
+        }
+    }
+
+    /// Members of `room` on every node, like [`Hub::cluster_count`].
+    pub async fn cluster_room_count(&self, room: &str, timeout: Duration) -> ClusterCount {
+        let here = || self.read().rooms.get(room).map_or(0, |m| m.len());
+        match &self.inner.cluster {
+            Some(cluster) => cluster.count(here, Some(room), timeout).await,
+            None => ClusterCount::local(here()),
+        }
     }
 
     /// True once [`Hub::shutdown`] has begun.
@@ -286,14 +356,11 @@ impl Hub {
             .collect()
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, State> {
-        self.inner
-            .state
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn read(&self) -> RwLockReadGuard<'_, Registry> {
+        read(&self.inner.state)
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, State> {
+    fn write(&self) -> RwLockWriteGuard<'_, Registry> {
         self.inner
             .state
             .write()
@@ -301,10 +368,22 @@ impl Hub {
     }
 }
 
+fn read(state: &RwLock<Registry>) -> RwLockReadGuard<'_, Registry> {
+    state
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn json<T: Serialize + ?Sized>(value: &T) -> Result<Message, ConnError> {
+    let text = serde_json::to_string(value).map_err(ConnError::Encode)?;
+    Ok(Message::Text(text.into()))
+}
+
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hub")
             .field("connections", &self.count())
+            .field("broker", &self.broker_state().status)
             .field("shutting_down", &self.is_shutting_down())
             .finish()
     }

@@ -1,0 +1,5 @@
+//! Brokers a hub can span processes over; each implements
+//! [`Transport`](super::cluster::transport::Transport) for its client crate.
+
+#[cfg(feature = "redis")]
+mod redis;
