@@ -17,13 +17,13 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::connection::conn::ConnId;
-use crate::connection::sender::Sender;
 use crate::connection::error::ConnError;
-use ws_controller_protocol::Message;
+use crate::connection::sender::Sender;
 use cluster::state::BrokerState;
 use cluster::{Cluster, ClusterCount, Target};
 use registry::{Interest, Registry};
 use report::BroadcastReport;
+use ws_controller_protocol::Message;
 
 /// Reason of the 1008 close sent to a connection that cannot keep up with broadcasts.
 pub const TOO_SLOW_REASON: &str = "connection too slow";

@@ -27,10 +27,10 @@ pub use query::ClusterCount;
 
 use super::report::{RemoteDelivery, RemoteFailure};
 use super::HubInner;
-use ws_controller_protocol::Message;
 use options::{BrokerError, ClusterOptions};
 use state::{bump, BrokerStatus, Stats};
 use transport::{Inbound, InboundSink, Transport};
+use ws_controller_protocol::Message;
 
 /// A broadcast's destination.
 #[derive(Debug, Clone, Copy)]
