@@ -29,6 +29,11 @@ impl ConnId {
         Self(NEXT.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// The id with this number (what [`ConnId::get`] returned); see `conn_id.rs`.
+    pub(crate) fn from_u64(id: u64) -> Self {
+        Self(id)
+    }
+
     /// The id as a number.
     pub fn get(self) -> u64 {
         self.0
@@ -108,6 +113,8 @@ pub(crate) struct Shared {
     pub(crate) pending_error: Mutex<Option<ConnError>>,
     /// The final status; `Some` once the connection is closed.
     pub(crate) closed: watch::Receiver<Option<CloseError>>,
+    /// Typed per-connection data (`Sender::insert`/`get`, in `data.rs`).
+    pub(crate) data: Mutex<http::Extensions>,
 }
 
 impl Shared {
@@ -143,6 +150,7 @@ impl Shared {
             wake: Notify::new(),
             pending_error: Mutex::new(None),
             closed,
+            data: Mutex::new(http::Extensions::new()),
         }
     }
 

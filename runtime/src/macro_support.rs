@@ -1,0 +1,76 @@
+//! Traits that `#[ws_controller]` expansions check types with, so that a wrong type is
+//! reported on the user's token with a message saying what fits. Not a public API (they are
+//! reached through `__private`).
+
+use axum::extract::FromRequestParts;
+use serde::de::DeserializeOwned;
+
+use crate::endpoint::events::Incoming;
+
+/// The data parameter of an `#[on_event]` handler.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be decoded as the data of an event",
+    label = "the data parameter of an `#[on_event]` handler must implement `serde::Deserialize`",
+    note = "add `#[derive(serde::Deserialize)]` to `{Self}`"
+)]
+pub trait FromEventData: Sized {
+    /// Decodes the event's data.
+    fn from_event(incoming: &Incoming) -> Result<Self, serde_json::Error>;
+}
+
+impl<T: DeserializeOwned> FromEventData for T {
+    fn from_event(incoming: &Incoming) -> Result<Self, serde_json::Error> {
+        incoming.decode()
+    }
+}
+
+/// An extractor taken by a handler other than `#[on_open]`: extracted once, at the upgrade,
+/// and cloned for every call.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is extracted once, at the upgrade, and cloned for every call of this handler, so it must implement `Clone`",
+    label = "this extractor is not `Clone`",
+    note = "take it in `#[on_open]` only (which runs once), or share what it holds behind an `Arc`"
+)]
+pub trait SharedExtractor: Sized {
+    /// A copy for one call.
+    fn share(&self) -> Self;
+}
+
+impl<T: Clone> SharedExtractor for T {
+    fn share(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// What a handler can extract from the upgrade request.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be extracted from a WebSocket upgrade request",
+    label = "not a `FromRequestParts` extractor for this router's state",
+    note = "an upgrade request has no body, so body extractors (`String`, `Bytes`, `Json`, `Form`) do not apply; use `Path`, `Query`, `State`, headers, or your own `FromRequestParts` type (`State<T>` needs `T: FromRef<S>` for the router state `S`)"
+)]
+pub trait FromUpgrade<S>: FromRequestParts<S> {}
+
+impl<S, T: FromRequestParts<S>> FromUpgrade<S> for T {}
+
+/// Expands its input when the `asyncapi` feature is on; otherwise an error, on the
+/// `asyncapi` key of the attribute, that says how to turn the feature on.
+#[cfg(feature = "asyncapi")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! if_asyncapi {
+    ($($tokens:tt)*) => { $($tokens)* };
+}
+
+/// Expands its input when the `asyncapi` feature is on; otherwise an error, on the
+/// `asyncapi` key of the attribute, that says how to turn the feature on.
+#[cfg(not(feature = "asyncapi"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! if_asyncapi {
+    ($($tokens:tt)*) => {
+        ::core::compile_error!(
+            "`asyncapi = true` needs the `asyncapi` feature of ws-controller: \
+             `ws-controller = { version = \"0.1\", features = [\"asyncapi\"] }`"
+        );
+    };
+}
