@@ -300,17 +300,20 @@ fn take_markers(method: &mut ImplItemFn, errors: &mut Errors) -> Option<Handler>
 
 /// The name in `#[on_event("bid")]`.
 fn event_name(attr: &Attribute, errors: &mut Errors) -> Option<LitStr> {
-    const HOW: &str = "write the event's name as a string: `#[on_event(\"bid\")]`";
+    const HOW: &str = "`#[on_event(\"bid\")]`";
     let list = match &attr.meta {
         syn::Meta::List(list) => list,
         syn::Meta::Path(path) => {
-            errors.spanned(path, format!("`#[on_event]` needs the event's name: {HOW}"));
+            errors.spanned(
+                path,
+                format!("`#[on_event]` needs the event's name, as a string: {HOW}"),
+            );
             return None;
         }
         syn::Meta::NameValue(meta) => {
             errors.spanned(
                 &meta.eq_token,
-                format!("`#[on_event]` takes its name in parentheses: {HOW}"),
+                format!("`#[on_event]` takes the event's name in parentheses: {HOW}"),
             );
             return None;
         }
@@ -320,12 +323,15 @@ fn event_name(attr: &Attribute, errors: &mut Errors) -> Option<LitStr> {
         Err(_) if list.tokens.is_empty() => {
             errors.at(
                 list.delimiter.span().join(),
-                format!("`#[on_event]` needs the event's name: {HOW}"),
+                format!("`#[on_event]` needs the event's name, as a string: {HOW}"),
             );
             None
         }
         Err(_) => {
-            errors.spanned(&list.tokens, format!("expected the event's name: {HOW}"));
+            errors.spanned(
+                &list.tokens,
+                format!("the event's name is a string literal: {HOW}"),
+            );
             None
         }
     }

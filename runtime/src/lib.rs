@@ -95,7 +95,7 @@ pub mod __private {
     pub use crate::asyncapi;
     pub use crate::endpoint::events::Incoming;
     pub use crate::if_asyncapi;
-    pub use crate::macro_support::{FromEventData, FromUpgrade, SharedExtractor};
+    pub use crate::macro_support::{FromEventData, SharedExtractor};
     pub use crate::{
         catch_panic, handler, is_close_error, origin, route, CloseCode, CloseError, CloseStatus,
         Conn, ConnError, Controller, Error, EventFields, EventProtocol, FromBinary, FromJson,

@@ -2,7 +2,6 @@
 //! reported on the user's token with a message saying what fits. Not a public API (they are
 //! reached through `__private`).
 
-use axum::extract::FromRequestParts;
 use serde::de::DeserializeOwned;
 
 use crate::endpoint::events::Incoming;
@@ -41,16 +40,6 @@ impl<T: Clone> SharedExtractor for T {
         self.clone()
     }
 }
-
-/// What a handler can extract from the upgrade request.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be extracted from a WebSocket upgrade request",
-    label = "not a `FromRequestParts` extractor for this router's state",
-    note = "an upgrade request has no body, so body extractors (`String`, `Bytes`, `Json`, `Form`) do not apply; use `Path`, `Query`, `State`, headers, or your own `FromRequestParts` type (`State<T>` needs `T: FromRef<S>` for the router state `S`)"
-)]
-pub trait FromUpgrade<S>: FromRequestParts<S> {}
-
-impl<S, T: FromRequestParts<S>> FromUpgrade<S> for T {}
 
 /// Expands its input when the `asyncapi` feature is on; otherwise an error, on the
 /// `asyncapi` key of the attribute, that says how to turn the feature on.

@@ -74,17 +74,26 @@ fn handle(event: &EventFn) -> TokenStream {
         args.push(quote!(__data));
     }
     let call = call(&event.name, args);
-    let respond = match &event.output.ty {
+    // A synchronous conversion, so that a wrong return type is one error on its token.
+    let answer = match &event.output.ty {
         Some(ty) => quote_spanned!(at(event.output.span)=>
-            __events.respond::<#ty>(&__conn, &__incoming, __ret).await
+            __events.answer::<#ty>(&__incoming, __ret)
         ),
         None => quote_spanned!(at(event.output.span)=>
-            __events.respond(&__conn, &__incoming, __ret).await
+            __events.answer(&__incoming, __ret)
         ),
     };
     let run = quote! {
         let __ret = #call.await;
-        #respond
+        match #answer {
+            ::core::result::Result::Ok(::core::option::Option::Some(__reply)) => {
+                // A failed send means the connection is closing; the next `recv` says why.
+                let _ = __conn.send(__reply).await;
+                ::core::result::Result::Ok(())
+            }
+            ::core::result::Result::Ok(::core::option::Option::None) => ::core::result::Result::Ok(()),
+            ::core::result::Result::Err(__error) => ::core::result::Result::Err(__error),
+        }
     };
     match &event.data {
         None => run,

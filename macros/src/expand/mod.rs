@@ -98,7 +98,7 @@ fn expand(controller: ast::Controller, model: Model) -> TokenStream {
         .push(parse_quote!(Self: ::core::marker::Send + ::core::marker::Sync + 'static));
     for ty in extractors {
         // One bound per extractor, on its token: an unsatisfied one names the type.
-        let bound = quote_spanned!(at(ty.span())=> #ty: #p::FromUpgrade<__S>);
+        let bound = quote_spanned!(at(ty.span())=> #ty: #p::FromRequestParts<__S>);
         where_clause.predicates.push(parse_quote!(#bound));
     }
     where_clause.predicates.push(parse_quote!(

@@ -6,7 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::Ident;
 
-use crate::expand::{at, call, convert, events, private, spanned};
+use crate::expand::{at, call, convert, events, private, respan, spanned};
 use crate::model::{CloseFn, ExtractorArg, Handlers, MessageFn, OpenFn, ServeFn};
 
 fn extractor_vars(count: usize) -> Vec<Ident> {
@@ -231,12 +231,20 @@ fn open_session(open: &OpenFn, shared: &[usize], debug: bool) -> TokenStream {
     );
     let call = call(&open.name, args);
     let into_session = convert(&open.output, quote!(#p::IntoSession), "into_session");
-    quote! {
-        match #p::catch_panic(async { #call.await }, #debug).await {
-            ::core::result::Result::Ok(__ret) => match #into_session {
+    // All on the return type: the session's type comes from `IntoSession`, and an error in
+    // it is then reported once, there.
+    let session = respan(
+        quote! {
+            match #into_session {
                 ::core::result::Result::Ok(__session) => __session,
                 ::core::result::Result::Err(__error) => return ::core::result::Result::Err(__error),
-            },
+            }
+        },
+        at(open.output.span),
+    );
+    quote! {
+        match #p::catch_panic(async { #call.await }, #debug).await {
+            ::core::result::Result::Ok(__ret) => #session,
             ::core::result::Result::Err(__panic) => return ::core::result::Result::Err(__panic),
         }
     }

@@ -81,7 +81,7 @@ pub fn check_origin(origin: &Origin) -> Option<TokenStream> {
         Origin::Default => return None,
         Origin::Any => {
             return Some(quote! {
-                pub fn check_origin(&self, _: &#p::Parts) -> bool {
+                fn check_origin(&self, _: &#p::Parts) -> bool {
                     true
                 }
             })
@@ -103,7 +103,7 @@ pub fn check_origin(origin: &Origin) -> Option<TokenStream> {
         }
     };
     Some(quote! {
-        pub fn check_origin(&self, __request: &#p::Parts) -> bool {
+        fn check_origin(&self, __request: &#p::Parts) -> bool {
             #body
         }
     })

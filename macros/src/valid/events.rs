@@ -69,14 +69,17 @@ pub fn fields(args: &Args, has_events: bool, errors: &mut Errors) -> [String; 4]
         }
         names[slot] = value;
     }
+    // A given name may clash with another given one or with a default.
     for (i, arg) in args.fields.iter().enumerate() {
         let Some(arg) = arg else { continue };
-        if let Some(j) = (0..i).find(|&j| names[j] == names[i]) {
+        let clash =
+            (0..4).find(|&j| j != i && names[j] == names[i] && (j < i || args.fields[j].is_none()));
+        if let Some(j) = clash.filter(|_| !names[i].is_empty()) {
             errors.at(
                 arg.value.span(),
                 format!(
                     "`{}` and `{}` are both \"{}\": every envelope field needs its own name",
-                    FIELD_KEYS[j].0, arg.key, names[i]
+                    arg.key, FIELD_KEYS[j].0, names[i]
                 ),
             );
         }

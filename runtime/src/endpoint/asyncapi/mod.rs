@@ -43,4 +43,3 @@ mod document;
 
 pub use channel::{Channel, DescribeChannel, PayloadSchema, SchemaFn};
 pub use document::AsyncApi;
-pub use schemars;

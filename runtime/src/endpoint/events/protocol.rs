@@ -140,23 +140,31 @@ impl EventProtocol {
             .unwrap_or_else(|_| Message::text("{}"))
     }
 
-    /// Sends what a handler returned: a reply, an error reply, or nothing. An error that is
-    /// not a [`Reject`] is returned, for the serve loop to end the connection with.
-    ///
-    /// A reply that cannot be sent (the connection is closing) is dropped: the next `recv`
-    /// reports how the connection ended.
+    /// The message for what a handler returned: a reply, an error reply, or none. An error
+    /// that is not a [`Reject`] is returned, for the serve loop to end the connection with.
+    pub fn answer<R: IntoEventReply>(
+        &self,
+        to: &Incoming,
+        result: R,
+    ) -> Result<Option<Message>, Error> {
+        Ok(match result.into_event_reply()? {
+            EventReply::None => None,
+            EventReply::Data(data) => Some(self.reply(to, &data)?),
+            EventReply::Reject(reject) => Some(self.error_reply(to, &reject)),
+        })
+    }
+
+    /// Sends [`EventProtocol::answer`]'s message. A reply that cannot be sent (the
+    /// connection is closing) is dropped: the next `recv` reports how the connection ended.
     pub async fn respond<R: IntoEventReply>(
         &self,
         conn: &Sender,
         to: &Incoming,
         result: R,
     ) -> Result<(), Error> {
-        let message = match result.into_event_reply()? {
-            EventReply::None => return Ok(()),
-            EventReply::Data(data) => self.reply(to, &data)?,
-            EventReply::Reject(reject) => self.error_reply(to, &reject),
-        };
-        let _ = conn.send(message).await;
+        if let Some(message) = self.answer(to, result)? {
+            let _ = conn.send(message).await;
+        }
         Ok(())
     }
 
