@@ -149,15 +149,19 @@ impl Auction {
     }
 }
 
-/// The auction's routes: the controller and its AsyncAPI document.
-pub fn app(hub: Hub) -> axum::Router {
-    let api = AsyncApi::new("Auction", "1.0.0")
+/// The AsyncAPI document of the auction's protocol.
+pub fn api() -> AsyncApi {
+    AsyncApi::new("Auction", "1.0.0")
         .description("Live bidding on lots: `bid` events, `state` and `price` pushes.")
         .server("local", "127.0.0.1:3000", "ws")
-        .controller::<Auction>();
+        .controller::<Auction>()
+}
+
+/// The auction's routes: the controller and its AsyncAPI document.
+pub fn app(hub: Hub) -> axum::Router {
     Auction::new(hub)
         .into_router()
-        .merge(api.into_router("/asyncapi.json"))
+        .merge(api().into_router("/asyncapi.json"))
 }
 
 #[tokio::main]
