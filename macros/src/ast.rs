@@ -312,7 +312,7 @@ fn event_name(attr: &Attribute, errors: &mut Errors) -> Option<LitStr> {
         }
         syn::Meta::NameValue(meta) => {
             errors.spanned(
-                &meta.eq_token,
+                meta.eq_token,
                 format!("`#[on_event]` takes the event's name in parentheses: {HOW}"),
             );
             return None;

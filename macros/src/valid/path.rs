@@ -4,6 +4,7 @@ use syn::{LitStr, Type};
 
 use crate::diagnostics::Errors;
 
+/// Route syntax of axum 0.8: `/literal/{param}/{*rest}`. Also checks that a parameter can be
 /// extracted, when that is knowable.
 pub fn check_path(lit: &LitStr, has_style: bool, extractors: Option<&[Type]>, errors: &mut Errors) {
     let path = lit.value();

@@ -8,9 +8,7 @@ use crate::diagnostics::Errors;
 use crate::model::{Origin, Settings};
 use crate::valid::signatures::hook_fn;
 
-// ---------------------------------------------------------------------------------------------
-// Attribute values.
-
+/// The origin policy: the `origin` key or the `#[check_origin]` hook, not both.
 pub fn origin(args: &Args, hook: Option<&Handler>, errors: &mut Errors) -> Option<Origin> {
     let arg = args.origin.as_ref();
     if let (Some(arg), Some(hook)) = (arg, hook) {
@@ -220,8 +218,6 @@ fn duration(lit: &LitStr, key: &Ident, can_be_off: bool, errors: &mut Errors) ->
         },
     }
 }
-
-/// Route syntax of axum 0.8: `/literal/{param}/{*rest}`. Also checks that a parameter can be
 
 #[cfg(test)]
 mod tests {
