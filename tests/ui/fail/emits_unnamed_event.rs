@@ -10,7 +10,7 @@ struct Auction;
 #[ws_controller(path = "/auction", asyncapi = true, emits = [Price, "price": Price, "price": Price])]
 impl Auction {
     #[on_event("bid")]
-    async fn bid(&self, amount: u64) {}
+    async fn bid(&self, _amount: u64) {}
 }
 
 fn main() {}

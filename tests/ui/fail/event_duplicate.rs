@@ -5,10 +5,10 @@ struct Auction;
 #[ws_controller(path = "/auction")]
 impl Auction {
     #[on_event("bid")]
-    async fn bid(&self, amount: u64) {}
+    async fn bid(&self, _amount: u64) {}
 
     #[on_event("bid")]
-    async fn bid_again(&self, amount: u64) {}
+    async fn bid_again(&self, _amount: u64) {}
 }
 
 fn main() {}

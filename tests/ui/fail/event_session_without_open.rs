@@ -5,7 +5,7 @@ struct Auction;
 #[ws_controller(path = "/auction")]
 impl Auction {
     #[on_event("bid")]
-    async fn bid(&self, bids: &mut u32, amount: u64) {}
+    async fn bid(&self, _bids: &mut u32, _amount: u64) {}
 }
 
 fn main() {}
