@@ -3,6 +3,7 @@
 //! produces the [`Model`] that `expand` turns into code.
 
 mod events;
+mod hooks;
 mod path;
 mod settings;
 mod signatures;
@@ -101,8 +102,7 @@ pub fn validate(args: &Args, controller: &Controller, errors: &mut Errors) -> Op
         events::fields(args, false, errors);
     }
 
-    let hook =
-        |kind: Kind, errors: &mut Errors| find(kind).and_then(|h| signatures::hook_fn(h, errors));
+    let hook = |kind: Kind, errors: &mut Errors| find(kind).and_then(|h| hooks::hook_fn(h, errors));
     let hooks = Hooks {
         upgrade_headers: hook(Kind::UpgradeHeaders, errors),
         on_error: hook(Kind::OnError, errors),

@@ -6,7 +6,7 @@ use crate::ast::Handler;
 use crate::attr::{Args, DurationArg, Keyed, List, OriginArg};
 use crate::diagnostics::Errors;
 use crate::model::{Origin, Settings};
-use crate::valid::signatures::hook_fn;
+use crate::valid::hooks::hook_fn;
 
 /// The origin policy: the `origin` key or the `#[check_origin]` hook, not both.
 pub fn origin(args: &Args, hook: Option<&Handler>, errors: &mut Errors) -> Option<Origin> {
