@@ -22,6 +22,8 @@
 //! REDIS_URL=redis://127.0.0.1:6379 ADDR=127.0.0.1:3001 cargo run --features redis --example chat
 //! ```
 //!
+//! The protocol's AsyncAPI document is at <http://127.0.0.1:3000/asyncapi.json>.
+//!
 //! Ctrl-C or SIGTERM shuts down gracefully: every client gets what was queued for it, then a
 //! 1001 close frame, before the process exits.
 
@@ -29,6 +31,7 @@ use axum::extract::{Path, Query};
 use axum::response::Html;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
+use ws_controller::asyncapi::AsyncApi;
 use ws_controller::{ws_controller, CloseStatus, Conn, Error, Hub, Shutdown};
 
 struct Chat {
@@ -46,7 +49,7 @@ struct Member {
     name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum Event<'a> {
     Join { name: &'a str },
@@ -55,7 +58,7 @@ enum Event<'a> {
 }
 
 // Same-host origins only (the default): the page served at `/` may connect, other sites may not.
-#[ws_controller(path = "/chat/{room}")]
+#[ws_controller(path = "/chat/{room}", asyncapi = true, emits = [Event<'static>])]
 impl Chat {
     /// Every connection joins the hub: it is in the rooms, and the shutdown closes it.
     #[hub]
@@ -109,6 +112,11 @@ fn json(event: &Event<'_>) -> Result<String, Error> {
     Ok(serde_json::to_string(event)?)
 }
 
+/// The AsyncAPI document of the chat's protocol.
+pub fn api() -> AsyncApi {
+    AsyncApi::new("Chat", "1.0.0").controller::<Chat>()
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -159,10 +167,8 @@ async fn main() -> std::io::Result<()> {
     let hub = hub()?;
     let app = axum::Router::new()
         .route("/", get(|| async { Html(include_str!("chat.html")) }))
-        .merge(ws_controller::route(
-            "/chat/{room}",
-            Chat { hub: hub.clone() },
-        ));
+        .merge(Chat { hub: hub.clone() }.into_router())
+        .merge(api().into_router("/asyncapi.json"));
 
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;

@@ -5,9 +5,9 @@
 //! emitted again unchanged otherwise (doc comments, `#[allow]`, `#[tracing::instrument]` stay).
 
 use syn::spanned::Spanned;
-use syn::{Attribute, FnArg, Ident, ImplItem, ImplItemFn, Item, ItemImpl, Signature, Type};
+use syn::{Attribute, FnArg, Ident, ImplItem, ImplItemFn, Item, ItemImpl, LitStr, Signature, Type};
 
-use crate::valid::{did_you_mean, Errors};
+use crate::diagnostics::{did_you_mean, Errors};
 
 /// What a marked method is.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -16,6 +16,7 @@ pub enum Kind {
     Text,
     Json,
     Binary,
+    Event,
     Close,
     Serve,
     CheckOrigin,
@@ -26,11 +27,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Open,
         Kind::Text,
         Kind::Json,
         Kind::Binary,
+        Kind::Event,
         Kind::Close,
         Kind::Serve,
         Kind::CheckOrigin,
@@ -46,6 +48,7 @@ impl Kind {
             Kind::Text => "on_text",
             Kind::Json => "on_json",
             Kind::Binary => "on_binary",
+            Kind::Event => "on_event",
             Kind::Close => "on_close",
             Kind::Serve => "serve",
             Kind::CheckOrigin => "check_origin",
@@ -110,6 +113,8 @@ pub struct Handler {
     /// The marker attribute's name, for spans.
     pub marker: Ident,
     pub sig: Signature,
+    /// The event of an `#[on_event("name")]` handler.
+    pub event: Option<LitStr>,
     pub receiver: Option<(Receiver, syn::Receiver)>,
     pub params: Vec<Param>,
 }
@@ -217,6 +222,7 @@ fn reject_markers(attrs: &mut Vec<Attribute>, errors: &mut Errors) {
 /// Removes the marker attributes of `method` and returns the handler they make of it.
 fn take_markers(method: &mut ImplItemFn, errors: &mut Errors) -> Option<Handler> {
     let mut found: Option<(Kind, Ident)> = None;
+    let mut event = None;
     let mut kept = Vec::with_capacity(method.attrs.len());
     for attr in std::mem::take(&mut method.attrs) {
         let Some((kind, ident)) = marker_kind(&attr) else {
@@ -226,7 +232,11 @@ fn take_markers(method: &mut ImplItemFn, errors: &mut Errors) -> Option<Handler>
             }
             continue;
         };
-        if !matches!(attr.meta, syn::Meta::Path(_)) {
+        if kind == Kind::Event {
+            if found.is_none() {
+                event = event_name(&attr, errors);
+            }
+        } else if !matches!(attr.meta, syn::Meta::Path(_)) {
             errors.push(syn::Error::new_spanned(
                 &attr.meta,
                 format!(
@@ -282,9 +292,49 @@ fn take_markers(method: &mut ImplItemFn, errors: &mut Errors) -> Option<Handler>
         kind,
         marker,
         sig: method.sig.clone(),
+        event,
         receiver,
         params,
     })
+}
+
+/// The name in `#[on_event("bid")]`.
+fn event_name(attr: &Attribute, errors: &mut Errors) -> Option<LitStr> {
+    const HOW: &str = "`#[on_event(\"bid\")]`";
+    let list = match &attr.meta {
+        syn::Meta::List(list) => list,
+        syn::Meta::Path(path) => {
+            errors.spanned(
+                path,
+                format!("`#[on_event]` needs the event's name, as a string: {HOW}"),
+            );
+            return None;
+        }
+        syn::Meta::NameValue(meta) => {
+            errors.spanned(
+                meta.eq_token,
+                format!("`#[on_event]` takes the event's name in parentheses: {HOW}"),
+            );
+            return None;
+        }
+    };
+    match syn::parse2::<LitStr>(list.tokens.clone()) {
+        Ok(name) => Some(name),
+        Err(_) if list.tokens.is_empty() => {
+            errors.at(
+                list.delimiter.span().join(),
+                format!("`#[on_event]` needs the event's name, as a string: {HOW}"),
+            );
+            None
+        }
+        Err(_) => {
+            errors.spanned(
+                &list.tokens,
+                format!("the event's name is a string literal: {HOW}"),
+            );
+            None
+        }
+    }
 }
 
 /// `#[on_txt]` → "did you mean `on_text`?". Attributes that are far from every marker (and

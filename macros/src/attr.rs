@@ -9,7 +9,7 @@ use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprArray, ExprLit, Ident, Lit, LitBool, LitInt, LitStr, Token};
 
-use crate::valid::{did_you_mean, Errors};
+use crate::diagnostics::{did_you_mean, Errors};
 
 /// Every key the attribute accepts, in the order the documentation lists them.
 pub const KEYS: &[&str] = &[
@@ -29,6 +29,12 @@ pub const KEYS: &[&str] = &[
     "ping_interval",
     "idle_timeout",
     "debug",
+    "event_field",
+    "data_field",
+    "id_field",
+    "error_field",
+    "asyncapi",
+    "emits",
 ];
 
 /// The parsed attribute arguments. Every field is `None` when its key was not given.
@@ -52,6 +58,52 @@ pub struct Args {
     pub ping_interval: Option<Keyed<DurationArg>>,
     pub idle_timeout: Option<Keyed<DurationArg>>,
     pub debug: Option<LitBool>,
+    /// `event_field`, `data_field`, `id_field`, `error_field`, in that order.
+    pub fields: [Option<Keyed<LitStr>>; 4],
+    pub asyncapi: Option<Keyed<LitBool>>,
+    pub emits: Option<Keyed<Vec<EmitArg>>>,
+}
+
+/// The envelope field keys, in the order of [`Args::fields`], with their defaults.
+pub const FIELD_KEYS: [(&str, &str); 4] = [
+    ("event_field", "event"),
+    ("data_field", "data"),
+    ("id_field", "id"),
+    ("error_field", "error"),
+];
+
+/// One entry of `emits = [..]`: `"price": Price` (an event push) or `Price` (a JSON message).
+pub struct EmitArg {
+    pub event: Option<LitStr>,
+    pub ty: syn::Type,
+}
+
+impl Parse for EmitArg {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(LitStr) {
+            let event: LitStr = input.parse()?;
+            if !input.peek(Token![:]) {
+                return Err(input.error(
+                    "expected `:` and the pushed type after the event name: `\"price\": Price`",
+                ));
+            }
+            input.parse::<Token![:]>()?;
+            let ty = input.parse()?;
+            Ok(Self {
+                event: Some(event),
+                ty,
+            })
+        } else {
+            let ty = input.parse().map_err(|err| {
+                syn::Error::new(
+                    err.span(),
+                    "`emits` lists what the controller pushes: `emits = [\"price\": Price]` \
+                     for events, `emits = [Update]` for plain JSON messages",
+                )
+            })?;
+            Ok(Self { event: None, ty })
+        }
+    }
 }
 
 /// A value together with the key that introduced it (for spans in later errors).
@@ -104,7 +156,13 @@ pub enum DurationArg {
 /// One `key = value` entry, before the key is interpreted.
 struct Entry {
     key: Ident,
-    value: Option<Expr>,
+    value: Option<Value>,
+}
+
+enum Value {
+    Expr(Expr),
+    /// `emits = [..]`, whose entries are not expressions.
+    Emits(Vec<EmitArg>),
 }
 
 impl Parse for Entry {
@@ -112,7 +170,14 @@ impl Parse for Entry {
         let key: Ident = input.call(syn::ext::IdentExt::parse_any)?;
         if input.peek(Token![=]) {
             input.parse::<Token![=]>()?;
-            let value: Expr = input.parse()?;
+            let value = if key == "emits" && input.peek(syn::token::Bracket) {
+                let content;
+                syn::bracketed!(content in input);
+                let entries = Punctuated::<EmitArg, Token![,]>::parse_terminated(&content)?;
+                Value::Emits(entries.into_iter().collect())
+            } else {
+                Value::Expr(input.parse()?)
+            };
             Ok(Self {
                 key,
                 value: Some(value),
@@ -160,6 +225,20 @@ impl Args {
                 format!("expected `=` and a value after `{name}`: write {example}"),
             ));
             return;
+        };
+        let value = match value {
+            Value::Expr(value) => value,
+            Value::Emits(entries) => {
+                if self.emits.is_some() {
+                    errors.push(duplicate(&key));
+                } else {
+                    self.emits = Some(Keyed {
+                        key,
+                        value: entries,
+                    });
+                }
+                return;
+            }
         };
         macro_rules! set {
             ($field:ident, $parse:expr) => {{
@@ -247,7 +326,31 @@ impl Args {
                     value
                 })
             ),
-            "debug" => set!(debug, boolean(&value)),
+            "debug" => set!(debug, boolean(&value, "debug")),
+            "asyncapi" => set!(
+                asyncapi,
+                boolean(&value, "asyncapi").map(|value| Keyed {
+                    key: key.clone(),
+                    value
+                })
+            ),
+            "emits" => errors.push(syn::Error::new_spanned(
+                &value,
+                "`emits` is a list: `emits = [\"price\": Price]` for event pushes, \
+                 `emits = [Update]` for plain JSON messages",
+            )),
+            "event_field" | "data_field" | "id_field" | "error_field" => {
+                let slot = FIELD_KEYS.iter().position(|(k, _)| *k == name).unwrap_or(0);
+                let default = FIELD_KEYS[slot].1;
+                if self.fields[slot].is_some() {
+                    errors.push(duplicate(&key));
+                } else {
+                    match string(&value, &name, &format!("\"{default}\"")) {
+                        Ok(lit) => self.fields[slot] = Some(Keyed { key, value: lit }),
+                        Err(err) => errors.push(err),
+                    }
+                }
+            }
             _ => errors.push(unknown_key(&key)),
         }
     }
@@ -350,12 +453,12 @@ fn int(value: &Expr, key: &str) -> syn::Result<LitInt> {
     }
 }
 
-fn boolean(value: &Expr) -> syn::Result<LitBool> {
+fn boolean(value: &Expr, key: &str) -> syn::Result<LitBool> {
     match lit(value) {
         Some(Lit::Bool(b)) => Ok(b.clone()),
         _ => Err(syn::Error::new_spanned(
             value,
-            "`debug` must be `true` or `false`",
+            format!("`{key}` must be `true` or `false`"),
         )),
     }
 }
@@ -415,7 +518,7 @@ fn origin(value: &Expr) -> syn::Result<OriginArg> {
             value,
             "`origin` must be `same_host` (the default), `any`, a list of patterns like \
              `[\"https://example.com\", \"https://*.example.com\"]`, or the path of a \
-             function `fn(&http::request::Parts) -> bool`",
+             function `fn(&axum::http::request::Parts) -> bool`",
         )),
     }
 }

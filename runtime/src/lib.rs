@@ -49,9 +49,12 @@
 mod connection;
 mod endpoint;
 mod hub;
+mod macro_support;
 #[cfg(feature = "test")]
 pub mod test;
 
+#[cfg(feature = "asyncapi")]
+pub use endpoint::asyncapi;
 pub use endpoint::origin;
 /// The sans-IO protocol engine the connections run on (frames, the decoder and encoder,
 /// permessage-deflate, handshake keys).
@@ -62,12 +65,17 @@ pub use connection::close::{
     CloseStatus, InvalidCloseCode, INTERNAL_ERROR_REASON, MAX_REASON_LEN, NORMAL_CLOSURE_REASON,
 };
 pub use connection::conn::{Conn, ConnId};
+pub use connection::conn_id::ParseConnIdError;
 pub use connection::error::ConnError;
 pub use connection::prepared::PreparedMessage;
 pub use connection::sender::{Sender, TrySendError};
 pub use connection::settings::{Compression, Settings, SlowConsumer};
 pub use endpoint::controller::Controller;
 pub use endpoint::error::{Error, ErrorKind, PanicError, UpgradeError};
+pub use endpoint::events::{
+    EventFields, EventId, EventProtocol, EventReply, Incoming, IntoEventReply, InvalidEnvelope,
+    Reject,
+};
 pub use endpoint::handlers::{FromBinary, FromJson, FromText, IntoReply, IntoSession, Json};
 pub use endpoint::origin::{InvalidOriginPattern, OriginAllowList};
 pub use endpoint::panic::catch_panic;
@@ -92,10 +100,16 @@ pub struct WsControllerDoctests;
 /// What `#[ws_controller]` expansions refer to; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(feature = "asyncapi")]
+    pub use crate::asyncapi;
+    pub use crate::endpoint::events::Incoming;
+    pub use crate::if_asyncapi;
+    pub use crate::macro_support::{FromEventData, SharedExtractor};
     pub use crate::{
         catch_panic, handler, is_close_error, origin, route, CloseCode, CloseError, CloseStatus,
-        Compression, Conn, ConnError, Controller, Error, FromBinary, FromJson, FromText, Hub,
-        IntoReply, IntoSession, Message, OriginAllowList, Settings, SlowConsumer, UpgradeError,
+        Compression, Conn, ConnError, Controller, Error, EventFields, EventProtocol, FromBinary,
+        FromJson, FromText, Hub, IntoEventReply, IntoReply, IntoSession, Message, OriginAllowList,
+        Settings, SlowConsumer, UpgradeError,
     };
     pub use axum::extract::FromRequestParts;
     pub use axum::response::{IntoResponse, Response};

@@ -26,6 +26,11 @@ impl ConnId {
         Self(NEXT.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// The id with this number (what [`ConnId::get`] returned); see `conn_id.rs`.
+    pub(crate) fn from_u64(id: u64) -> Self {
+        Self(id)
+    }
+
     /// The id as a number.
     pub fn get(self) -> u64 {
         self.0

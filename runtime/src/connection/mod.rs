@@ -7,6 +7,8 @@
 
 pub mod close;
 pub mod conn;
+pub mod conn_id;
+mod data;
 pub(crate) mod driver;
 pub mod error;
 pub mod prepared;

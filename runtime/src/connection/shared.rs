@@ -83,6 +83,8 @@ pub(crate) struct Shared {
     pub(crate) pending_error: Mutex<Option<ConnError>>,
     /// The final status; `Some` once the connection is closed.
     pub(crate) closed: watch::Receiver<Option<CloseError>>,
+    /// Typed per-connection data (`Sender::insert`/`get`, in `data.rs`).
+    pub(crate) data: Mutex<http::Extensions>,
 }
 
 impl Shared {
@@ -117,6 +119,7 @@ impl Shared {
             wake: Notify::new(),
             pending_error: Mutex::new(None),
             closed,
+            data: Mutex::new(http::Extensions::new()),
         }
     }
 

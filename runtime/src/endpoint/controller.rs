@@ -40,6 +40,11 @@ pub trait Controller<S = ()>: Send + Sync + Sized + 'static {
     /// HTTP response and no WebSocket is opened.
     type Extract: FromRequestParts<S> + Send + 'static;
 
+    /// The route this controller was declared on (`#[ws_controller(path = ..)]` sets it):
+    /// [`route`](crate::route) refuses to mount it anywhere else, where its `Path`
+    /// extractors could not work. `None` (the default) mounts anywhere.
+    const DECLARED_PATH: Option<&'static str> = None;
+
     /// Owns the connection until it returns.
     ///
     /// - `Ok(())`: the connection is closed with 1000 "Server closed connection" (unless it

@@ -129,7 +129,7 @@ impl FromText for Utf8Bytes {
 /// A type an `#[on_binary]` handler can take: [`Bytes`] (no copy) or `Vec<u8>`.
 #[diagnostic::on_unimplemented(
     message = "an `#[on_binary]` handler cannot take `{Self}`",
-    label = "take `bytes::Bytes` or `Vec<u8>`"
+    label = "take `axum::body::Bytes` or `Vec<u8>`"
 )]
 pub trait FromBinary: Sized {
     /// Converts the received payload.

@@ -1,8 +1,11 @@
 //! The endpoint: the [`Controller`](controller::Controller) trait, the upgrade route, the
 //! origin check, the panic-safe serve driver and the HTTP server.
 
+#[cfg(feature = "asyncapi")]
+pub mod asyncapi;
 pub mod controller;
 pub mod error;
+pub mod events;
 pub mod handlers;
 pub mod origin;
 pub(crate) mod panic;

@@ -39,11 +39,28 @@ use crate::{Controller, UpgradeError};
 ///     .route("/health", axum::routing::get(|| async { "ok" }));
 /// # let _: axum::Router = app;
 /// ```
+///
+/// A `#[ws_controller]` controller has its route already: mount it with its
+/// `into_router()`.
+///
+/// # Panics
+///
+/// When `path` is not the controller's [`Controller::DECLARED_PATH`] (a controller declared
+/// on `/auction/{lot}` mounted on `/live` could never extract its `lot`), and, as
+/// `axum::Router::route` does, when `path` is not a valid route.
 pub fn route<C, S>(path: &str, controller: C) -> Router<S>
 where
     C: Controller<S>,
     S: Clone + Send + Sync + 'static,
 {
+    if let Some(declared) = C::DECLARED_PATH {
+        assert!(
+            declared == path,
+            "ws_controller::route({path:?}, ..): `{}` is declared on {declared:?} by \
+             #[ws_controller(path = ..)]; mount it with its `into_router()`, or change its `path`",
+            std::any::type_name::<C>(),
+        );
+    }
     Router::new().route(path, handler(controller))
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 mod backend;
 pub(crate) mod cluster;
 mod deliver;
+mod events;
 mod registry;
 pub(crate) mod report;
 pub mod shutdown;

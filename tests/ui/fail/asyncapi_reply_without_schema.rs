@@ -1,0 +1,18 @@
+use ws_controller::{ws_controller, Json, Reject};
+
+#[derive(serde::Serialize)]
+struct Accepted {
+    price: u64,
+}
+
+struct Auction;
+
+#[ws_controller(path = "/auction", asyncapi = true)]
+impl Auction {
+    #[on_event("bid")]
+    async fn bid(&self, amount: u64) -> Result<Json<Accepted>, Reject> {
+        Ok(Json(Accepted { price: amount }))
+    }
+}
+
+fn main() {}
