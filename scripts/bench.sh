@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Benchmarks the #[ws_controller] echo server against a plain tokio-tungstenite one, in the
-# same run, and prints a Markdown report (see BENCHMARKS.md). Options go to the harness:
-#   scripts/bench.sh --secs 5 --servers macro,tungstenite,tungstenite-4k
+# Benchmarks the #[ws_controller] echo server against fastwebsockets and tokio-tungstenite
+# ones in the same run (plus compression and memory-after-a-peak phases), and prints a
+# Markdown report (see BENCHMARKS.md). Options go to the harness:
+#   scripts/bench.sh --secs 5 --servers macro,fastwebsockets,tungstenite,macro@mimalloc
 # The servers run as separate processes pinned to cpu 0, the load generator on cpu 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."

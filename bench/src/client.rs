@@ -104,6 +104,11 @@ impl Client {
         }
     }
 
+    /// Drops the connection with a TCP reset (SO_LINGER 0) instead of a close.
+    pub fn reset(self) -> io::Result<()> {
+        self.stream.set_zero_linger()
+    }
+
     /// True when a whole frame is already buffered.
     pub fn has_frame(&self) -> bool {
         matches!(parse_header(&self.buf[self.start..self.end]), Ok(Some((h, l))) if self.end - self.start >= h + l)

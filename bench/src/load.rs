@@ -3,31 +3,38 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::{bad, encode, set_tag, Client, OP_BINARY, OP_TEXT};
+use crate::many::{broadcast, memory};
+use crate::report::{loadavg, machine, report};
 use crate::ServerProcess;
 
 pub struct Options {
-    servers: Vec<String>,
-    conns: usize,
-    secs: f64,
-    warmup: f64,
-    idle_conns: usize,
-    broadcast_rounds: usize,
-    broadcast_burst: usize,
-    server_cpu: Option<usize>,
-    client_cpu: Option<usize>,
-    skip: Vec<String>,
-    repeat: usize,
+    pub(crate) servers: Vec<String>,
+    pub(crate) conns: usize,
+    pub(crate) secs: f64,
+    pub(crate) warmup: f64,
+    pub(crate) idle_conns: usize,
+    pub(crate) broadcast_rounds: usize,
+    pub(crate) broadcast_burst: usize,
+    pub(crate) server_cpu: Option<usize>,
+    pub(crate) client_cpu: Option<usize>,
+    pub(crate) skip: Vec<String>,
+    pub(crate) repeat: usize,
+    pub(crate) ctx_conns: usize,
+    pub(crate) peak_clients: usize,
+    pub(crate) peak_variants: Vec<String>,
 }
 
 impl Options {
     pub fn parse(args: &[String]) -> Result<Self, String> {
         let mut o = Self {
-            servers: vec!["macro".into(), "tungstenite".into()],
+            servers: ["macro", "fastwebsockets", "tungstenite"]
+                .map(String::from)
+                .to_vec(),
             conns: 50,
             secs: 3.0,
             warmup: 1.0,
@@ -38,6 +45,12 @@ impl Options {
             client_cpu: Some(1),
             skip: Vec::new(),
             repeat: 3,
+            ctx_conns: 500,
+            peak_clients: 16,
+            peak_variants: crate::peak::VARIANTS
+                .iter()
+                .map(|v| v.0.to_owned())
+                .collect(),
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -62,81 +75,86 @@ impl Options {
                 "--client-cpu" => o.client_cpu = cpu(value()?)?,
                 "--skip" => o.skip = value()?.split(',').map(str::to_owned).collect(),
                 "--repeat" => o.repeat = (num(value()?)? as usize).max(1),
+                "--ctx-conns" => o.ctx_conns = num(value()?)? as usize,
+                "--peak-clients" => o.peak_clients = num(value()?)? as usize,
+                "--peak-variants" => {
+                    o.peak_variants = value()?.split(',').map(str::to_owned).collect()
+                }
                 other => return Err(format!("unknown option {other}")),
             }
         }
         Ok(o)
     }
 
-    fn runs(&self, phase: &str) -> bool {
+    pub(crate) fn runs(&self, phase: &str) -> bool {
         !self.skip.iter().any(|s| s == phase)
     }
 }
 
 /// One traffic phase's figures.
 #[derive(Default, Clone)]
-struct Traffic {
-    messages: u64,
-    seconds: f64,
-    server_cpu: f64,
-    size: usize,
-    p50: f64,
-    p99: f64,
-    p999: f64,
+pub(crate) struct Traffic {
+    pub(crate) messages: u64,
+    pub(crate) seconds: f64,
+    pub(crate) server_cpu: f64,
+    pub(crate) size: usize,
+    pub(crate) p50: f64,
+    pub(crate) p99: f64,
+    pub(crate) p999: f64,
 }
 
 impl Traffic {
-    fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.messages as f64 / self.seconds
     }
-    fn mbps(&self) -> f64 {
+    pub(crate) fn mbps(&self) -> f64 {
         self.rate() * self.size as f64 / 1e6
     }
-    fn cpu_us(&self) -> f64 {
+    pub(crate) fn cpu_us(&self) -> f64 {
         self.server_cpu * 1e6 / self.messages.max(1) as f64
     }
-    fn cpu_share(&self) -> f64 {
+    pub(crate) fn cpu_share(&self) -> f64 {
         self.server_cpu / self.seconds * 100.0
     }
 }
 
 #[derive(Default, Clone)]
-struct Memory {
-    conns: usize,
-    before_kib: u64,
-    idle_kib: u64,
-    after_large_kib: u64,
+pub(crate) struct Memory {
+    pub(crate) conns: usize,
+    pub(crate) before_kib: u64,
+    pub(crate) idle_kib: u64,
+    pub(crate) after_large_kib: u64,
 }
 
 impl Memory {
-    fn per_conn(&self, kib: u64) -> f64 {
+    pub(crate) fn per_conn(&self, kib: u64) -> f64 {
         (kib as f64 - self.before_kib as f64) / self.conns.max(1) as f64
     }
 }
 
 #[derive(Default, Clone)]
-struct Broadcast {
-    members: usize,
-    deliveries: u64,
-    seconds: f64,
-    server_cpu: f64,
-    rss_before_kib: u64,
-    rss_conns_kib: u64,
-    hwm_kib: u64,
+pub(crate) struct Broadcast {
+    pub(crate) members: usize,
+    pub(crate) deliveries: u64,
+    pub(crate) seconds: f64,
+    pub(crate) server_cpu: f64,
+    pub(crate) rss_before_kib: u64,
+    pub(crate) rss_conns_kib: u64,
+    pub(crate) hwm_kib: u64,
 }
 
 #[derive(Default, Clone)]
-struct Results {
-    kind: String,
-    pingpong: Traffic,
-    pipelined: Traffic,
-    large: Traffic,
-    memory: Option<Memory>,
-    broadcast: Option<Broadcast>,
+pub(crate) struct Results {
+    pub(crate) kind: String,
+    pub(crate) pingpong: Traffic,
+    pub(crate) pipelined: Traffic,
+    pub(crate) large: Traffic,
+    pub(crate) memory: Option<Memory>,
+    pub(crate) broadcast: Option<Broadcast>,
 }
 
-const SMALL: usize = 32;
-const LARGE: usize = 64 << 10;
+pub(crate) const SMALL: usize = 32;
+pub(crate) const LARGE: usize = 64 << 10;
 const PIPELINE: usize = 16;
 
 pub fn run(options: Options) -> io::Result<()> {
@@ -171,7 +189,7 @@ pub fn run(options: Options) -> io::Result<()> {
         })
         .collect();
 
-    runtime.block_on(async {
+    let extras = runtime.block_on(async {
         if options.runs("memory") {
             for r in &mut results {
                 let server = ServerProcess::start(&r.kind, options.server_cpu)?;
@@ -225,15 +243,50 @@ pub fn run(options: Options) -> io::Result<()> {
                 r.broadcast = Some(broadcast(&server, &options).await?);
             }
         }
-        Ok::<_, io::Error>(())
+        let mut extras = Extras::default();
+        if options.runs("compression") {
+            extras.text = crate::compression::text_phases(&options).await?;
+        }
+        if options.runs("deflate-memory") {
+            extras.deflate_memory = crate::compression::memories(&options).await?;
+        }
+        if options.runs("deflate-broadcast") {
+            extras.deflate_broadcast = crate::compression::broadcasts(&options).await?;
+        }
+        if options.runs("peak") {
+            extras.peak = crate::peak::run(&options).await?;
+        }
+        Ok::<_, io::Error>(extras)
     })?;
     println!("- load average after: {}", loadavg());
     println!();
-    report(&results, &options);
+    report(&results, &extras, &options);
     Ok(())
 }
 
-fn addr(server: &ServerProcess) -> SocketAddr {
+/// The phases beyond the servers' common table.
+#[derive(Default)]
+pub(crate) struct Extras {
+    pub(crate) text: Vec<crate::compression::TextPhase>,
+    pub(crate) deflate_memory: Vec<crate::compression::DeflateMemory>,
+    pub(crate) deflate_broadcast: Vec<crate::compression::DeflateBroadcast>,
+    pub(crate) peak: Vec<crate::peak::Peak>,
+}
+
+/// The server's own counters, read over its `/stats` endpoint: (messages compressed,
+/// live heap bytes).
+pub(crate) async fn stats(addr: SocketAddr) -> io::Result<(u64, i64)> {
+    let mut client = Client::connect(addr, "/stats", 1024).await?;
+    client.write(&encode(OP_TEXT, b"stats")).await?;
+    let (_, range) = client.next_frame().await?;
+    let text = String::from_utf8_lossy(client.payload(range)).into_owned();
+    let mut words = text
+        .split_whitespace()
+        .map(|w| w.parse::<i64>().unwrap_or(0));
+    Ok((words.next().unwrap_or(0) as u64, words.next().unwrap_or(0)))
+}
+
+pub(crate) fn addr(server: &ServerProcess) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], server.port))
 }
 
@@ -291,7 +344,7 @@ impl Stream {
     }
 }
 
-fn check(data: &[u8], tag: u64, expected: &[u8]) -> io::Result<()> {
+pub(crate) fn check(data: &[u8], tag: u64, expected: &[u8]) -> io::Result<()> {
     if data.len() != expected.len() {
         return Err(bad(format!(
             "echo of {} bytes, expected {}",
@@ -311,9 +364,9 @@ fn check(data: &[u8], tag: u64, expected: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-const WARMUP: u8 = 0;
-const MEASURE: u8 = 1;
-const STOP: u8 = 2;
+pub(crate) const WARMUP: u8 = 0;
+pub(crate) const MEASURE: u8 = 1;
+pub(crate) const STOP: u8 = 2;
 
 async fn traffic(
     server: &ServerProcess,
@@ -400,289 +453,4 @@ async fn traffic(
         p99: pct(0.99),
         p999: pct(0.999),
     })
-}
-
-/// Opens `n` connections to `path` (a few hundred handshakes at a time), each running
-/// `setup` once it is open.
-async fn open_many<F, Fut>(
-    addr: SocketAddr,
-    path: &'static str,
-    n: usize,
-    setup: F,
-) -> io::Result<Vec<Client>>
-where
-    F: Fn(Client, u64) -> Fut,
-    Fut: std::future::Future<Output = io::Result<Client>> + Send + 'static,
-{
-    let mut clients = Vec::with_capacity(n);
-    let mut next = 0;
-    while next < n {
-        let end = n.min(next + 250);
-        let handles: Vec<_> = (next..end)
-            .map(|_| tokio::spawn(Client::connect(addr, path, 1024)))
-            .collect();
-        let mut setups = Vec::with_capacity(handles.len());
-        for (i, handle) in (next..end).zip(handles) {
-            let client = handle.await.map_err(io::Error::other)??;
-            setups.push(setup(client, i as u64));
-        }
-        for result in futures_util::future::join_all(setups).await {
-            clients.push(result?);
-        }
-        next = end;
-    }
-    Ok(clients)
-}
-
-/// One echo of `size` bytes on `client`, checked.
-async fn echo_once(mut client: Client, tag: u64, size: usize) -> io::Result<Client> {
-    let mut frame = encode(OP_BINARY, &crate::payload(tag, size));
-    set_tag(&mut frame, tag);
-    client.write(&frame).await?;
-    let (opcode, range) = client.next_frame().await?;
-    if opcode != OP_BINARY {
-        return Err(bad(format!("expected a binary echo, got opcode {opcode}")));
-    }
-    check(client.payload(range), tag, &crate::pattern(size.max(8)))?;
-    Ok(client)
-}
-
-async fn memory(server: &ServerProcess, n: usize) -> io::Result<Memory> {
-    let addr = addr(server);
-    // Warm the server up (runtime, router, allocator arenas) before the baseline reading.
-    let warm = open_many(addr, "/echo", 10, |c, i| echo_once(c, i, SMALL)).await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let before_kib = server.status_kib("VmRSS");
-    let clients = open_many(addr, "/echo", n, |c, i| echo_once(c, i, SMALL)).await?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle_kib = server.status_kib("VmRSS");
-    // The same connections, idle again after each carried one 64 KiB message.
-    let mut again = Vec::with_capacity(n);
-    let mut it = clients.into_iter().enumerate();
-    loop {
-        let batch: Vec<_> = it
-            .by_ref()
-            .take(250)
-            .map(|(i, c)| tokio::spawn(echo_once(c, i as u64, LARGE)))
-            .collect();
-        if batch.is_empty() {
-            break;
-        }
-        for h in batch {
-            again.push(h.await.map_err(io::Error::other)??);
-        }
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let after_large_kib = server.status_kib("VmRSS");
-    drop(again);
-    drop(warm);
-    Ok(Memory {
-        conns: n,
-        before_kib,
-        idle_kib,
-        after_large_kib,
-    })
-}
-
-async fn broadcast(server: &ServerProcess, options: &Options) -> io::Result<Broadcast> {
-    const SIZE: usize = 64;
-    let addr = addr(server);
-    let members = options.idle_conns.max(2);
-    let warm = open_many(addr, "/echo", 10, |c, i| echo_once(c, i, SMALL)).await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    drop(warm);
-    let rss_before_kib = server.status_kib("VmRSS");
-    let mut clients = open_many(addr, "/broadcast", members, |c, _| async move { Ok(c) }).await?;
-    let mut trigger = clients.pop().expect("two members or more");
-    let received = Arc::new(AtomicU64::new(0));
-    let mut readers = Vec::new();
-    let total = (options.broadcast_rounds * options.broadcast_burst) as u64;
-    let expected = crate::pattern(SIZE);
-    for mut client in clients {
-        let received = received.clone();
-        let expected = expected.clone();
-        readers.push(tokio::spawn(async move {
-            for seq in 0..total {
-                let (opcode, range) = client.next_frame().await?;
-                if opcode != OP_BINARY {
-                    return Err(bad(format!("broadcast: opcode {opcode}")));
-                }
-                check(client.payload(range), seq, &expected)?;
-                received.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok::<_, io::Error>(client)
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_conns_kib = server.status_kib("VmRSS");
-    let command = encode(
-        OP_TEXT,
-        format!("{} {SIZE}", options.broadcast_burst).as_bytes(),
-    );
-    let cpu0 = server.cpu_seconds();
-    let start = Instant::now();
-    let mut seq = 0u64;
-    for round in 1..=options.broadcast_rounds as u64 {
-        trigger.write(&command).await?;
-        for _ in 0..options.broadcast_burst {
-            let (opcode, range) = trigger.next_frame().await?;
-            if opcode != OP_BINARY {
-                return Err(bad(format!("broadcast: opcode {opcode}")));
-            }
-            check(trigger.payload(range), seq, &expected)?;
-            seq += 1;
-        }
-        let target = round * options.broadcast_burst as u64 * (members as u64 - 1);
-        let waited = Instant::now();
-        while received.load(Ordering::Relaxed) < target {
-            if waited.elapsed() > Duration::from_secs(30) {
-                return Err(bad("broadcast: deliveries missing after 30 s"));
-            }
-            tokio::time::sleep(Duration::from_micros(500)).await;
-        }
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    let server_cpu = server.cpu_seconds() - cpu0;
-    for r in readers {
-        r.await.map_err(io::Error::other)??;
-    }
-    Ok(Broadcast {
-        members,
-        deliveries: total * members as u64,
-        seconds,
-        server_cpu,
-        rss_before_kib,
-        rss_conns_kib,
-        hwm_kib: server.status_kib("VmHWM"),
-    })
-}
-
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")?
-                .split_once(':')
-                .map(|x| x.1.trim())
-        })
-        .unwrap_or("unknown cpu")
-        .to_owned();
-    // Not available_parallelism: the load generator is pinned to one cpu.
-    let cores = cpuinfo
-        .lines()
-        .filter(|l| l.starts_with("processor"))
-        .count();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("{model}, {cores} cpus, Linux {}", kernel.trim())
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-fn report(results: &[Results], options: &Options) {
-    let base = results.iter().find(|r| r.kind == "tungstenite");
-    let kinds: Vec<&str> = results.iter().map(|r| r.kind.as_str()).collect();
-    let mut header = String::from("| | ");
-    header += &kinds.join(" | ");
-    if base.is_some() && results.len() > 1 {
-        for r in results.iter().filter(|r| r.kind != "tungstenite") {
-            header += &format!(" | {} / tungstenite", r.kind);
-        }
-    }
-    println!("{header} |");
-    println!("|{}", "---|".repeat(header.matches(" | ").count() + 1));
-    let row = |label: &str, value: &dyn Fn(&Results) -> Option<f64>, digits: usize| {
-        let mut line = format!("| {label} |");
-        for r in results {
-            match value(r) {
-                Some(v) => line += &format!(" {v:.digits$} |"),
-                None => line += " – |",
-            }
-        }
-        if let Some(b) = base.filter(|_| results.len() > 1) {
-            for r in results.iter().filter(|r| r.kind != "tungstenite") {
-                match (value(r), value(b)) {
-                    (Some(v), Some(bv)) if bv != 0.0 => line += &format!(" {:.2} |", v / bv),
-                    _ => line += " – |",
-                }
-            }
-        }
-        println!("{line}");
-    };
-    if options.runs("traffic") {
-        for (phase, name, get) in [
-            (
-                "pingpong",
-                "32 B ping-pong",
-                (|r: &Results| r.pingpong.clone()) as fn(&Results) -> Traffic,
-            ),
-            ("pipelined", "32 B pipelined ×16", |r: &Results| {
-                r.pipelined.clone()
-            }),
-            ("large", "64 KiB ping-pong", |r: &Results| r.large.clone()),
-        ] {
-            if !options.runs(phase) {
-                continue;
-            }
-            let large = name.starts_with("64");
-            if large {
-                row(&format!("{name}: MB/s"), &|r| Some(get(r).mbps()), 0);
-            } else {
-                row(&format!("{name}: messages/s"), &|r| Some(get(r).rate()), 0);
-            }
-            row(
-                &format!("{name}: server CPU µs/message"),
-                &|r| Some(get(r).cpu_us()),
-                2,
-            );
-            row(
-                &format!("{name}: server CPU busy %"),
-                &|r| Some(get(r).cpu_share()),
-                0,
-            );
-            row(&format!("{name}: RTT p50 µs"), &|r| Some(get(r).p50), 0);
-            row(&format!("{name}: RTT p99 µs"), &|r| Some(get(r).p99), 0);
-            row(&format!("{name}: RTT p99.9 µs"), &|r| Some(get(r).p999), 0);
-        }
-    }
-    if options.runs("memory") {
-        row(
-            &format!("idle memory KiB/connection ({} conns)", options.idle_conns),
-            &|r| r.memory.as_ref().map(|m| m.per_conn(m.idle_kib)),
-            1,
-        );
-        row(
-            "idle memory KiB/connection after one 64 KiB echo each",
-            &|r| r.memory.as_ref().map(|m| m.per_conn(m.after_large_kib)),
-            1,
-        );
-    }
-    if let Some((kind, b)) = results
-        .iter()
-        .find_map(|r| r.broadcast.as_ref().map(|b| (&r.kind, b)))
-    {
-        println!();
-        println!(
-            "Broadcast ({kind}): {} connections, {} rounds of {} broadcasts of 64 B \
-             (each round waits until every connection has all of them):",
-            b.members, options.broadcast_rounds, options.broadcast_burst
-        );
-        println!(
-            "- {:.0} deliveries/s, server CPU {:.2} µs/delivery ({:.0} % busy)",
-            b.deliveries as f64 / b.seconds,
-            b.server_cpu * 1e6 / b.deliveries as f64,
-            b.server_cpu / b.seconds * 100.0
-        );
-        println!(
-            "- server RSS: {} KiB before, {} KiB with the connections open ({:.1} KiB each), peak {} KiB",
-            b.rss_before_kib,
-            b.rss_conns_kib,
-            (b.rss_conns_kib as f64 - b.rss_before_kib as f64) / b.members as f64,
-            b.hwm_kib
-        );
-    }
 }

@@ -5,9 +5,19 @@
 //! ws-controller-bench server <kind>        # one server (the run starts these itself)
 //! ```
 
+mod alloc;
 mod client;
+mod compression;
+mod engine;
 mod load;
+mod many;
+mod peak;
+mod report;
+mod report_extras;
 mod servers;
+
+#[global_allocator]
+static GLOBAL: alloc::Switch = alloc::Switch;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +33,27 @@ pub fn payload(tag: u64, size: usize) -> Vec<u8> {
 /// Deterministic filler bytes, so every echoed byte can be checked.
 pub fn pattern(size: usize) -> Vec<u8> {
     (0..size).map(|i| (i * 31 + 7) as u8).collect()
+}
+
+/// A JSON-like text of exactly `size` bytes (at least 64) whose first field is `tag`:
+/// records with varying numbers, as an API's replies look, so that deflate finds what it
+/// finds in real traffic rather than one repeated byte.
+pub fn json_like(tag: u64, size: usize) -> String {
+    let size = size.max(64);
+    let mut text = format!("{{\"seq\":\"{tag:016x}\",\"items\":[");
+    let mut i = 0u64;
+    while text.len() < size {
+        let n = tag.wrapping_mul(31).wrapping_add(i * 7919) % 100_000;
+        text += &format!(
+            "{{\"id\":{n},\"name\":\"user-{n}\",\"score\":{},\"active\":{}}},",
+            n % 997,
+            n % 3 == 0
+        );
+        i += 1;
+    }
+    text.truncate(size - 2);
+    text += "]}";
+    text
 }
 
 /// Raises the soft open-files limit to the hard limit (10,000 connections need it).
@@ -60,6 +91,17 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn start(kind: &str, cpu: Option<usize>) -> std::io::Result<Self> {
+        Self::start_with(kind, cpu, &[])
+    }
+
+    /// Starts a server with extra environment variables (the allocator's, see `alloc`).
+    pub fn start_with(
+        kind: &str,
+        cpu: Option<usize>,
+        env: &[(&str, &str)],
+    ) -> std::io::Result<Self> {
+        // `<kind>@<allocator>`: the same server on another allocator (see `alloc`).
+        let (base, allocator) = kind.split_once('@').unwrap_or((kind, "system"));
         let exe = std::env::current_exe()?;
         let mut command = match cpu {
             Some(cpu) if which("taskset") => {
@@ -71,7 +113,9 @@ impl ServerProcess {
         };
         let mut child = command
             .arg("server")
-            .arg(kind)
+            .arg(base)
+            .env("WS_BENCH_ALLOC", allocator)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
@@ -140,10 +184,12 @@ fn which(program: &str) -> bool {
 
 fn usage() -> ! {
     eprintln!(
-        "usage:\n  ws-controller-bench run [--servers macro,tungstenite] [--conns 50] [--secs 3] \
-         [--warmup 1] [--idle-conns 10000] [--broadcast-rounds 10] [--broadcast-burst 20] \
-         [--server-cpu 0] [--client-cpu 1] [--repeat 3]\n    [--skip memory,traffic,pingpong,pipelined,large,broadcast]\n  \
-         ws-controller-bench server <kind>\n\nserver kinds:"
+        "usage:\n  ws-controller-bench run [--servers macro,fastwebsockets,tungstenite] [--conns 50] \
+         [--secs 3] [--warmup 1] [--idle-conns 10000] [--ctx-conns 500] [--broadcast-rounds 10] \
+         [--broadcast-burst 20] [--peak-clients 16] [--peak-variants glibc,...] \
+         [--server-cpu 0] [--client-cpu 1] [--repeat 3]\n    [--skip memory,traffic,pingpong,\
+         pipelined,large,broadcast,compression,deflate-memory,deflate-broadcast,peak]\n  \
+         ws-controller-bench server <kind>[@system|@mimalloc|@jemalloc]\n\nserver kinds:"
     );
     for (kind, what) in servers::KINDS {
         eprintln!("  {kind:15} {what}");
