@@ -1,5 +1,6 @@
 //! Hostile input that the other suites do not cover: oversized and garbage request heads,
-//! a frame header claiming 2^63 bytes, and panicking handlers under load (the ping flood is
+//! a frame header claiming 2^63 bytes, invalid UTF-8 early in a long frame, and panicking
+//! handlers under load (the ping flood is
 //! in `ping_flood.rs`, alone in its process so that its memory figure means something).
 //! Each test ends by checking that the server still serves a well-behaved client.
 
@@ -153,5 +154,19 @@ async fn panicking_handlers_under_load_leave_the_others_unharmed() {
             );
         }
     }
+    assert_still_serving(addr).await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_fails_before_the_rest_of_its_frame_arrives() {
+    // Autobahn 6.4.x: a text frame declares 10,000 bytes; `\xff` is among its first 20.
+    let addr = server().await;
+    let (_, mut raw) = common::raw_upgrade(addr, &Req::upgrade("/ws")).await;
+    let mut payload = b"all fine until \xff".to_vec();
+    payload.resize(10_000, b'a');
+    let frame = common::client_frame(common::OP_TEXT, &payload);
+    // The header (8 bytes with the mask) and 20 bytes of payload; the rest is never sent.
+    raw.stream.write_all(&frame[..8 + 20]).await.unwrap();
+    assert_eq!(raw.expect_close().await, (1007, "Invalid UTF-8".into()));
     assert_still_serving(addr).await;
 }
