@@ -2,6 +2,9 @@
 //! control frames, however the bytes are split.
 
 use bytes::Bytes;
+use ws_controller_protocol::deflate::{
+    accept_offer, client_offer, DeflateConfig, DeflateParams, Deflater, Inflater,
+};
 use ws_controller_protocol::frame::OpCode;
 use ws_controller_protocol::{Decoder, Encoder, Event, Message, Role};
 
@@ -63,7 +66,7 @@ fn encode(encoder: &mut Encoder, event: &Event, out: &mut Vec<u8>) {
     }
 }
 
-fn round_trip(sender: Role, seed: u64) {
+fn round_trip(sender: Role, seed: u64, compression: Option<(DeflateParams, usize)>) {
     let receiver = match sender {
         Role::Client => Role::Server,
         Role::Server => Role::Client,
@@ -71,11 +74,15 @@ fn round_trip(sender: Role, seed: u64) {
     let mut rng = Rng(seed);
     let events: Vec<Event> = (0..40).map(|_| random_event(&mut rng)).collect();
     let mut encoder = Encoder::new(sender);
+    let mut decoder = Decoder::new(receiver, 1 << 20);
+    if let Some((params, threshold)) = compression {
+        encoder = encoder.with_deflater(Deflater::new(&params, sender, threshold));
+        decoder = decoder.with_inflater(Inflater::new(&params, receiver));
+    }
     let mut wire = Vec::new();
     for event in &events {
         encode(&mut encoder, event, &mut wire);
     }
-    let mut decoder = Decoder::new(receiver, 1 << 20);
     let mut got = Vec::new();
     let mut at = 0;
     while at < wire.len() {
@@ -101,13 +108,47 @@ fn round_trip(sender: Role, seed: u64) {
 #[test]
 fn client_to_server() {
     for seed in 1..=40 {
-        round_trip(Role::Client, seed);
+        round_trip(Role::Client, seed, None);
     }
 }
 
 #[test]
 fn server_to_client() {
     for seed in 1..=40 {
-        round_trip(Role::Server, seed * 7919);
+        round_trip(Role::Server, seed * 7919, None);
+    }
+}
+
+/// What a server running `server` agrees on with a client offering `client`.
+fn negotiate(server: &DeflateConfig, client: &DeflateConfig) -> DeflateParams {
+    let offer = client_offer(client);
+    accept_offer([offer.as_bytes()], server).expect("the offer is accepted")
+}
+
+#[test]
+fn compressed_in_both_roles_and_modes() {
+    let lean = DeflateConfig::lean();
+    let takeover = |bits| DeflateConfig::context_takeover(bits);
+    let modes = [
+        negotiate(&lean, &lean),
+        negotiate(&takeover(15), &takeover(15)),
+        negotiate(&takeover(9), &takeover(9)),
+    ];
+    for params in modes {
+        for seed in 1..=3 {
+            // Threshold 0 compresses every message, empty ones included.
+            for threshold in [0, 1024] {
+                round_trip(
+                    Role::Client,
+                    seed * 31 + threshold as u64,
+                    Some((params, threshold)),
+                );
+                round_trip(
+                    Role::Server,
+                    seed * 37 + threshold as u64,
+                    Some((params, threshold)),
+                );
+            }
+        }
     }
 }

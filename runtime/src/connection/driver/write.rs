@@ -5,6 +5,7 @@
 //! [`INLINE_PAYLOAD`] goes to the socket straight from the message's own buffer (shared
 //! by every recipient of a broadcast) in a vectored write, without a copy.
 
+use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -26,6 +27,9 @@ const INLINE_PAYLOAD: usize = 1 << 10;
 /// The write buffer is freed after a write when it grew beyond this (idle connections
 /// keep no large buffer).
 const KEEP_OUT_CAPACITY: usize = 4 << 10;
+
+/// Queue and large-payload slots kept after a burst.
+const KEEP_QUEUE_CAPACITY: usize = 8;
 
 /// Why a write did not complete.
 pub(super) enum WriteError {
@@ -66,7 +70,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             self.release(&message);
             self.frame(&message);
         }
-        !lock(&self.shared.outbox).messages.is_empty()
+        let mut outbox = lock(&self.shared.outbox);
+        // A burst leaves the queue's ring at its largest: an idle connection keeps a small one.
+        if outbox.messages.is_empty() && outbox.messages.capacity() > KEEP_QUEUE_CAPACITY {
+            outbox.messages = VecDeque::new();
+        }
+        !outbox.messages.is_empty()
     }
 
     /// Adds a data frame for `message` to the frames waiting to be written.
@@ -136,7 +145,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             self.out = out;
         }
         large.clear();
-        self.large = large;
+        if large.capacity() <= KEEP_QUEUE_CAPACITY {
+            self.large = large;
+        }
         written.map_err(WriteError::Io)
     }
 
