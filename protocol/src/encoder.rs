@@ -77,8 +77,21 @@ impl Encoder {
                 return self.data_frame(opcode, true, Bytes::from(compressed), out, inline_limit);
             }
         }
-        let payload = message.clone().into_data();
-        self.data_frame(opcode, false, payload, out, inline_limit)
+        let payload = message.as_bytes();
+        if self.role == Role::Server && payload.len() > inline_limit {
+            // Shared, not copied: a clone of the message holds the same bytes.
+            return self.data_frame(
+                opcode,
+                false,
+                message.clone().into_data(),
+                out,
+                inline_limit,
+            );
+        }
+        let mask = self.mask();
+        self.header(opcode, false, payload.len(), mask, out);
+        copy_masked(payload, mask, out);
+        Payload::Inline
     }
 
     /// Appends a frame for a message compressed once for many connections
@@ -104,27 +117,30 @@ impl Encoder {
         inline_limit: usize,
     ) -> Payload {
         let mask = self.mask();
+        self.header(opcode, rsv1, payload.len(), mask, out);
+        if mask.is_none() && payload.len() > inline_limit {
+            return Payload::Separate(payload);
+        }
+        copy_masked(&payload, mask, out);
+        Payload::Inline
+    }
+
+    fn header(
+        &self,
+        opcode: OpCode,
+        rsv1: bool,
+        len: usize,
+        mask: Option<[u8; 4]>,
+        out: &mut Vec<u8>,
+    ) {
         FrameHeader {
             fin: true,
             rsv1,
             opcode,
             mask,
-            len: payload.len() as u64,
+            len: len as u64,
         }
         .write(out);
-        match mask {
-            Some(key) => {
-                let start = out.len();
-                out.extend_from_slice(&payload);
-                apply_mask(&mut out[start..], key, 0);
-                Payload::Inline
-            }
-            None if payload.len() <= inline_limit => {
-                out.extend_from_slice(&payload);
-                Payload::Inline
-            }
-            None => Payload::Separate(payload),
-        }
     }
 
     /// Appends a control frame (payload at most 125 bytes; longer is cut, as it would be
@@ -133,19 +149,8 @@ impl Encoder {
         debug_assert!(opcode.is_control());
         let payload = &payload[..payload.len().min(crate::frame::MAX_CONTROL_PAYLOAD)];
         let mask = self.mask();
-        FrameHeader {
-            fin: true,
-            rsv1: false,
-            opcode,
-            mask,
-            len: payload.len() as u64,
-        }
-        .write(out);
-        let start = out.len();
-        out.extend_from_slice(payload);
-        if let Some(key) = mask {
-            apply_mask(&mut out[start..], key, 0);
-        }
+        self.header(opcode, false, payload.len(), mask, out);
+        copy_masked(payload, mask, out);
     }
 
     /// Appends a close frame with `code` and `reason` (cut at a UTF-8 boundary to fit).
@@ -163,5 +168,14 @@ impl Encoder {
             Role::Client => Some(random_mask()),
             Role::Server => None,
         }
+    }
+}
+
+/// Appends `payload` to `out`, masked with `mask` when there is one.
+fn copy_masked(payload: &[u8], mask: Option<[u8; 4]>, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(payload);
+    if let Some(key) = mask {
+        apply_mask(&mut out[start..], key, 0);
     }
 }
