@@ -28,20 +28,20 @@ pub(crate) struct Outbox {
     /// Messages to send, oldest first; each holds one `queue_slots` permit and its
     /// `queue_cost` of `queue_bytes` permits.
     pub(crate) messages: VecDeque<Outgoing>,
-    /// Pings asked for by [`Sender::ping`], not yet sent.
+    /// Pings asked for by [`Sender::ping`](crate::Sender::ping), not yet sent.
     pub(crate) pings: Vec<oneshot::Sender<Duration>>,
     /// Set when the driver has ended: nothing is sent any more.
     pub(crate) ended: bool,
 }
 
-/// The reader's side: at most one message waits for [`Conn::recv`], and the driver reads
+/// The reader's side: at most one message waits for [`Conn::recv`](crate::Conn::recv), and the driver reads
 /// the next frame only once it is taken (TCP backpressure instead of unbounded buffering).
 #[derive(Default)]
 pub(crate) struct Inbox {
     pub(crate) item: Option<Result<ws_controller_protocol::Message, ConnError>>,
-    /// The task waiting in [`Conn::recv`].
+    /// The task waiting in [`Conn::recv`](crate::Conn::recv).
     pub(crate) reader: Option<Waker>,
-    /// Nobody will call [`Conn::recv`] any more (the `Conn` was dropped, or read-closed).
+    /// Nobody will call [`Conn::recv`](crate::Conn::recv) any more (the `Conn` was dropped, or read-closed).
     pub(crate) reader_gone: bool,
     /// The driver has ended: once `item` is taken, `recv` reports how the connection closed.
     pub(crate) ended: bool,
