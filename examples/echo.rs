@@ -14,9 +14,15 @@ struct Echo;
 
 // The Autobahn testsuite sends messages of up to 16 MiB (16_777_216 bytes); the library
 // default (64 KiB) stays the safe choice for applications. Compression is on (the lean
-// mode: no context takeover) so that the suite's permessage-deflate cases run; echoing
-// has no secret to leak (see `Compression` for why it is off by default).
-#[ws_controller(path = "/echo", max_message_size = 16_777_216, compression = on)]
+// mode: no context takeover) so that the suite's permessage-deflate cases run, for every
+// message size (threshold 0: the suite's 16-byte messages are compressed too); echoing has
+// no secret to leak (see `Compression` for why it is off by default).
+#[ws_controller(
+    path = "/echo",
+    max_message_size = 16_777_216,
+    compression = on,
+    compression_threshold = 0
+)]
 impl Echo {
     /// Text comes back as text, without a copy.
     #[on_text]

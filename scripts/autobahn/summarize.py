@@ -2,8 +2,8 @@
 """Summarise an Autobahn-format report directory (index.json + one JSON per case).
 
 Prints one line with the count of cases per verdict (`behavior`), then the details of
-every case that did not pass: a FAILED (or ERROR) verdict, or a closing handshake
-(`behaviorClose`) other than OK/INFORMATIONAL. Exits 1 if there is any such case, if the
+every case that did not pass: a FAILED, ERROR, NON-STRICT or UNIMPLEMENTED verdict, or a
+closing handshake (`behaviorClose`) other than OK/INFORMATIONAL. Exits 1 if there is any such case, if the
 report is missing or empty, or if it holds a number of cases other than --expect.
 
 Usage: summarize.py REPORT_DIR [--expect N]
@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 VERDICTS = ["OK", "NON-STRICT", "INFORMATIONAL", "FAILED", "UNIMPLEMENTED"]
-BAD_BEHAVIOR = {"FAILED", "ERROR"}
+# Since the engine is our own, NON-STRICT and UNIMPLEMENTED fail the run too.
+BAD_BEHAVIOR = {"FAILED", "ERROR", "NON-STRICT", "UNIMPLEMENTED"}
 GOOD_CLOSE = {"OK", "INFORMATIONAL"}
 
 
@@ -103,7 +104,7 @@ def main() -> int:
     ]
     status = 0
     if bad:
-        print(f"autobahn: {len(bad)} case(s) FAILED or closed wrongly:")
+        print(f"autobahn: {len(bad)} case(s) FAILED, NON-STRICT, UNIMPLEMENTED or closed wrongly:")
         for case_id, entry in bad:
             print("\n".join(details(args.report_dir, case_id, entry)))
         status = 1
