@@ -34,7 +34,16 @@
 //! - `serve` returns a close error (the peer closed with 1000, 1001 or 1005) → clean finish.
 //! - `serve` returns any other error, or panics → the error hook runs once, then close 1011
 //!   "Internal Server Error" (the error's text instead when [`Settings::debug`] is on).
-//! - The peer breaks the protocol → 1002; invalid UTF-8 → 1007; too large → 1009.
+//! - The peer breaks the protocol → 1002; invalid UTF-8 → 1007 (at its first byte, before
+//!   the rest of the message arrives); too large → 1009 (from the frame header, before any
+//!   of the payload is kept).
+//!
+//! # The protocol engine
+//!
+//! Connections run on [`protocol`], the crate's own sans-IO RFC 6455 engine (bytes in,
+//! events and bytes out), with permessage-deflate (RFC 7692) as an option:
+//! [`Settings::compression`]. Compression is off by default; [`Compression`] says what each
+//! mode costs and why (CRIME/BREACH).
 //!
 //! # Differences from the Go libraries this design comes from
 //!
@@ -43,6 +52,8 @@
 //! - Closing performs the full handshake without another task having to read.
 //! - Close codes are a type that cannot hold codes invalid on the wire, and reasons are cut
 //!   at a UTF-8 boundary so a close frame is always valid.
+//! - Memory follows the traffic, not what a peer announces: a declared frame length
+//!   reserves nothing, and idle connections hold no read buffer.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
