@@ -325,19 +325,9 @@ impl Decoder {
                     .push(piece, text)
                     .map_err(|_| ProtocolError::InvalidUtf8)?;
             }
-            Data::Bytes { text, bytes } if message.compressed => {
-                let Some(inflater) = &mut self.inflater else {
-                    return Ok(());
-                };
-                let before = bytes.len();
-                inflater
-                    .inflate(piece, bytes, limit)
-                    .map_err(|err| inflate_error(err, limit))?;
-                if *text {
-                    message
-                        .utf8
-                        .feed(&bytes[before..])
-                        .map_err(|_| ProtocolError::InvalidUtf8)?;
+            Data::Bytes { .. } if message.compressed => {
+                if let Some(inflater) = &mut self.inflater {
+                    inflate(inflater, message, Some(piece), limit)?;
                 }
             }
             Data::Bytes { bytes, .. } => {
@@ -381,21 +371,8 @@ impl Decoder {
         let Some(mut message) = self.message.take() else {
             return Ok(None);
         };
-        if message.compressed {
-            if let (Some(inflater), Data::Bytes { text, bytes }) =
-                (&mut self.inflater, &mut message.data)
-            {
-                let before = bytes.len();
-                inflater
-                    .finish(bytes, limit)
-                    .map_err(|err| inflate_error(err, limit))?;
-                if *text {
-                    message
-                        .utf8
-                        .feed(&bytes[before..])
-                        .map_err(|_| ProtocolError::InvalidUtf8)?;
-                }
-            }
+        if let (true, Some(inflater)) = (message.compressed, &mut self.inflater) {
+            inflate(inflater, &mut message, None, limit)?;
         }
         message
             .utf8
@@ -442,6 +419,32 @@ fn shrink(mut text: String) -> String {
         text.shrink_to_fit();
     }
     text
+}
+
+/// Inflates a piece of a compressed message (its end, with `None`) into the message, and
+/// checks the text it produced.
+fn inflate(
+    inflater: &mut Inflater,
+    message: &mut Partial,
+    piece: Option<&[u8]>,
+    limit: usize,
+) -> Result<(), ProtocolError> {
+    let Data::Bytes { text, bytes } = &mut message.data else {
+        return Ok(());
+    };
+    let before = bytes.len();
+    let inflated = match piece {
+        Some(piece) => inflater.inflate(piece, bytes, limit),
+        None => inflater.finish(bytes, limit),
+    };
+    inflated.map_err(|err| inflate_error(err, limit))?;
+    if *text {
+        message
+            .utf8
+            .feed(&bytes[before..])
+            .map_err(|_| ProtocolError::InvalidUtf8)?;
+    }
+    Ok(())
 }
 
 fn inflate_error(err: InflateError, limit: usize) -> ProtocolError {
