@@ -12,6 +12,8 @@ use axum::Router;
 use tokio::io::{AsyncRead, AsyncReadExt, DuplexStream};
 use tokio::runtime::Runtime;
 
+pub mod spec;
+
 /// Largest single allocation a target may make. The controllers under test accept messages
 /// of at most 64 KiB and buffer at most 128 KiB for writing, so anything near this limit
 /// means a length taken from the input was trusted (a frame header claiming 2^63 bytes).
@@ -21,7 +23,7 @@ pub const MAX_ALLOCATION: usize = 4 << 20;
 pub struct Watchdog;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
-/// The ceiling applies only while [`run`] runs the code under test (a panic's backtrace,
+/// The ceiling applies only while [`guarded`] runs the code under test (a panic's backtrace,
 /// printed afterwards, loads debug info in large buffers).
 static ARMED: AtomicBool = AtomicBool::new(false);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
@@ -114,42 +116,49 @@ thread_local! {
         .expect("runtime");
 }
 
+/// Runs `f` with the allocation ceiling armed (a panic's report disarms it first: its
+/// backtrace symbolisation allocates large buffers).
+pub fn guarded<R>(f: impl FnOnce() -> R) -> R {
+    struct Disarm;
+    impl Drop for Disarm {
+        fn drop(&mut self) {
+            ARMED.store(false, Ordering::Relaxed);
+        }
+    }
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            ARMED.store(false, Ordering::Relaxed);
+            previous(info);
+        }));
+    });
+    ARMED.store(true, Ordering::Relaxed);
+    let _disarm = Disarm;
+    f()
+}
+
 /// Runs `fut` on the target's runtime: one thread, paused clock (timers fire as soon as
-/// nothing else can run, so a 60 s timeout costs no wall time), then checks that every
-/// task it spawned (hyper connection, WebSocket connection) has ended within `bound` of
-/// virtual time.
+/// nothing else can run, so a 60 s timeout costs no wall time), with the allocation
+/// ceiling armed, then checks that every task it spawned (hyper connection, WebSocket
+/// connection) has ended within `bound` of virtual time.
 pub fn run<F: std::future::Future<Output = ()>>(bound: Duration, fut: F) {
     RUNTIME.with(|rt| {
-        struct Disarm;
-        impl Drop for Disarm {
-            fn drop(&mut self) {
-                ARMED.store(false, Ordering::Relaxed);
-            }
-        }
-        static HOOK: std::sync::Once = std::sync::Once::new();
-        HOOK.call_once(|| {
-            let previous = std::panic::take_hook();
-            std::panic::set_hook(Box::new(move |info| {
-                // The report (backtrace symbolisation) allocates large buffers.
-                ARMED.store(false, Ordering::Relaxed);
-                previous(info);
-            }));
-        });
-        ARMED.store(true, Ordering::Relaxed);
-        let _disarm = Disarm;
-        rt.block_on(async {
-            let start = tokio::time::Instant::now();
-            fut.await;
-            let handle = tokio::runtime::Handle::current();
-            while handle.metrics().num_alive_tasks() > 0 {
-                assert!(
-                    start.elapsed() <= bound,
-                    "{} task(s) still alive after {:?} of virtual time",
-                    handle.metrics().num_alive_tasks(),
-                    start.elapsed()
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+        guarded(|| {
+            rt.block_on(async {
+                let start = tokio::time::Instant::now();
+                fut.await;
+                let handle = tokio::runtime::Handle::current();
+                while handle.metrics().num_alive_tasks() > 0 {
+                    assert!(
+                        start.elapsed() <= bound,
+                        "{} task(s) still alive after {:?} of virtual time",
+                        handle.metrics().num_alive_tasks(),
+                        start.elapsed()
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
         })
     })
 }
