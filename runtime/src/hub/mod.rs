@@ -8,8 +8,8 @@ use std::time::Duration;
 
 mod backend;
 pub(crate) mod cluster;
+mod data;
 mod deliver;
-mod events;
 mod registry;
 pub(crate) mod report;
 pub mod shutdown;

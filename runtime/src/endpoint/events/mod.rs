@@ -26,6 +26,7 @@
 
 mod emit;
 mod envelope;
+mod hub;
 mod protocol;
 mod reject;
 mod reply;

@@ -1,12 +1,12 @@
-//! Typed pushes to many connections (encoded once, shared by every recipient) and queries
-//! over the connections' data. Written against the hub's public methods only.
+//! Event pushes to many connections through a [`Hub`], encoded once and shared by every
+//! recipient. Here, above the hub, because the envelope is the event protocol's.
 
 use serde::Serialize;
 
-use crate::connection::sender::Sender;
 use crate::connection::error::ConnError;
 use crate::endpoint::events::EventProtocol;
-use crate::hub::{BroadcastReport, Hub};
+use crate::hub::report::BroadcastReport;
+use crate::hub::Hub;
 use crate::ConnId;
 
 impl Hub {
@@ -67,15 +67,5 @@ impl Hub {
                 sender.with_data(|value: Option<&D>| value.is_some_and(&predicate))
             })
             .await)
-    }
-
-    /// The registered connections whose data of type `D` matches `predicate`: "every
-    /// connection of user X" is `hub.find(|user: &User| user.id == x)`.
-    pub fn find<D: Send + Sync + 'static>(&self, predicate: impl Fn(&D) -> bool) -> Vec<Sender> {
-        self.ids()
-            .into_iter()
-            .filter_map(|id| self.get(id))
-            .filter(|sender| sender.with_data(|value: Option<&D>| value.is_some_and(&predicate)))
-            .collect()
     }
 }
