@@ -291,7 +291,7 @@ mod tests {
         for (status, expected) in cases {
             let err = CloseError::new(status, "");
             assert_eq!(is_close_error(&err), expected, "{status}");
-            let wrapped = crate::Error::new(crate::ConnError::Closed(err));
+            let wrapped = crate::connection::error::ConnError::Closed(err);
             assert_eq!(is_close_error(&wrapped), expected, "wrapped {status}");
         }
         assert!(!is_close_error(&std::io::Error::other("x")));

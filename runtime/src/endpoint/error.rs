@@ -166,3 +166,22 @@ pub enum UpgradeError {
     #[error("upgrade hook panicked: {0}")]
     HookPanicked(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::close::{is_close_error, CloseCode, CloseError, CloseStatus};
+
+    #[test]
+    fn close_errors_are_seen_through_the_handler_error() {
+        for (status, clean) in [
+            (CloseStatus::Code(CloseCode::NORMAL_CLOSURE), true),
+            (CloseStatus::NoStatusReceived, true),
+            (CloseStatus::Abnormal, false),
+            (CloseStatus::Code(CloseCode::INTERNAL_ERROR), false),
+        ] {
+            let err = Error::new(ConnError::Closed(CloseError::new(status, "")));
+            assert_eq!(is_close_error(&err), clean, "{status}");
+        }
+    }
+}
