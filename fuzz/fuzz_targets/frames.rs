@@ -1,17 +1,27 @@
-//! After a valid in-memory handshake, arbitrary bytes as the client's frame stream to an
-//! echo controller (`max_message_size` 64 KiB).
+//! After a valid in-memory handshake (offering permessage-deflate in one input of two, to
+//! a server with compression on, lean or with context takeover), arbitrary bytes, frames
+//! built from parts, or valid messages (compressed with the agreed parameters or not,
+//! fragmented anywhere) as the client's frame stream to an echo controller
+//! (`max_message_size` 64 KiB).
 //!
 //! Checks: no panic; the server ends the connection (close frame or EOF) and every task
-//! ends within a bounded virtual time, whether or not the client ends its stream; what the
-//! server writes is well-formed (unmasked, RSV 0, known opcodes, control frames ≤ 125 bytes
-//! and unfragmented, text is UTF-8, messages ≤ 64 KiB), with at most one close frame, last,
-//! carrying a sendable code and a UTF-8 reason of ≤ 123 bytes; no single allocation above
-//! 4 MiB (a header claiming 2^63 bytes must not allocate) and a bounded heap peak.
+//! ends within a bounded virtual time, whether or not the client ends its stream; the
+//! server answers exactly the extension `accept_offer` picks for the offer; what it writes
+//! is well-formed (unmasked, RSV1 only on a compressed data frame when compression was
+//! agreed, known opcodes, control frames ≤ 125 bytes and unfragmented), decodes without
+//! error with the client's `Decoder` and `Inflater` (so text is UTF-8, compressed echoes
+//! inflate, messages ≤ 64 KiB), with at most one close frame, last, carrying a sendable
+//! code and a UTF-8 reason of ≤ 123 bytes; the echoed messages are, in order, the first
+//! messages the codec decodes from the client's stream (before any close or error), and
+//! when that stream breaks a rule, the server's close code is the one for that violation;
+//! no single allocation above 4 MiB (a header claiming 2^63 bytes must not allocate) and a
+//! bounded heap peak.
 #![no_main]
 
 #[path = "common/mod.rs"]
 mod common;
 
+use std::fmt::Write as _;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -19,14 +29,28 @@ use arbitrary::{Arbitrary, Unstructured};
 use axum::Router;
 use libfuzzer_sys::fuzz_target;
 use tokio::io::AsyncWriteExt;
-use ws_controller::{Conn, Controller, Error, Settings};
+use ws_controller::protocol::deflate::{accept_offer, DeflateParams, Deflater, Inflater};
+use ws_controller::protocol::{Decoder, Event, Message, ProtocolError, Role};
+use ws_controller::{Compression, Conn, Controller, Error, Settings};
+
+use common::spec::{FrameSpec, MessageSpec};
 
 #[global_allocator]
 static ALLOC: common::Watchdog = common::Watchdog;
 
 const MAX_MESSAGE: usize = 64 << 10;
 
-struct Echo;
+/// The server's compression modes, `Off` first; the echoes of messages of at least 64
+/// bytes are compressed, so both kinds of frame go back.
+const MODES: [Compression; 4] = [
+    Compression::Off,
+    Compression::On,
+    Compression::ContextTakeover { window_bits: 9 },
+    Compression::ContextTakeover { window_bits: 15 },
+];
+const THRESHOLD: usize = 64;
+
+struct Echo(Compression);
 
 impl Controller for Echo {
     type Extract = ();
@@ -37,6 +61,8 @@ impl Controller for Echo {
             .idle_timeout(Some(Duration::from_secs(5)))
             .ping_interval(Some(Duration::from_secs(2)))
             .close_timeout(Duration::from_secs(2))
+            .compression(self.0)
+            .compression_threshold(THRESHOLD)
     }
 
     async fn serve(&self, mut conn: Conn, _: ()) -> Result<(), Error> {
@@ -47,17 +73,24 @@ impl Controller for Echo {
     }
 }
 
-fn app() -> &'static Router {
-    static APP: OnceLock<Router> = OnceLock::new();
-    APP.get_or_init(|| ws_controller::route("/ws", Echo))
+fn app(mode: usize) -> &'static Router {
+    static APPS: OnceLock<Vec<Router>> = OnceLock::new();
+    &APPS.get_or_init(|| {
+        MODES
+            .iter()
+            .map(|&mode| ws_controller::route("/ws", Echo(mode)))
+            .collect()
+    })[mode]
 }
 
-const HANDSHAKE: &[u8] = b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n\
-Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+const HANDSHAKE: &str = "GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n\
+Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
 
 /// How the client sends its bytes.
 #[derive(Debug, Arbitrary)]
 struct Plan<'a> {
+    /// Offer permessage-deflate (to a server with compression on).
+    offer: Option<Offer>,
     /// Keep the write side open after the last byte (the server must end the connection
     /// on its own: close handshake timeout, idle timeout).
     keep_open: bool,
@@ -66,112 +99,98 @@ struct Plan<'a> {
     stream: Stream<'a>,
 }
 
+/// A permessage-deflate offer; window bits mapped into 8..=15 (8 is declined for the
+/// server's window: zlib cannot compress with it).
+#[derive(Debug, Arbitrary)]
+struct Offer {
+    /// Which of the compressing modes the server runs.
+    mode: u8,
+    server_no_context_takeover: bool,
+    client_no_context_takeover: bool,
+    server_max_window_bits: Option<u8>,
+    /// `Some(None)`: the parameter without a value.
+    client_max_window_bits: Option<Option<u8>>,
+}
+
+impl Offer {
+    fn header(&self) -> String {
+        let mut header = String::from("permessage-deflate");
+        if self.server_no_context_takeover {
+            header.push_str("; server_no_context_takeover");
+        }
+        if self.client_no_context_takeover {
+            header.push_str("; client_no_context_takeover");
+        }
+        if let Some(bits) = self.server_max_window_bits {
+            let _ = write!(header, "; server_max_window_bits={}", 8 + bits % 8);
+        }
+        match self.client_max_window_bits {
+            Some(Some(bits)) => {
+                let _ = write!(header, "; client_max_window_bits={}", 8 + bits % 8);
+            }
+            Some(None) => header.push_str("; client_max_window_bits"),
+            None => {}
+        }
+        header
+    }
+}
+
 #[derive(Debug, Arbitrary)]
 enum Stream<'a> {
     /// Raw bytes after the handshake.
     Raw(&'a [u8]),
     /// Frames built from parts, so frames that pass the first checks come up often.
     Frames(Vec<FrameSpec<'a>>),
-}
-
-#[derive(Debug, Arbitrary)]
-struct FrameSpec<'a> {
-    fin: bool,
-    rsv: u8,
-    opcode: u8,
-    unmasked: bool,
-    key: [u8; 4],
-    length: Length,
-    payload: Payload<'a>,
-}
-
-#[derive(Debug, Arbitrary)]
-enum Length {
-    /// The payload's length, in the shortest form.
-    Exact,
-    /// The payload's length in the 16-bit or 64-bit form (non-minimal encodings).
-    Long16,
-    Long64,
-    /// A length that is not the payload's.
-    Claim(u64),
-}
-
-#[derive(Debug, Arbitrary)]
-enum Payload<'a> {
-    Bytes(&'a [u8]),
-    /// A close payload: code and reason.
-    Close(u16, &'a str),
-    /// `n` KiB of filler, to reach the size limit without a large input.
-    Filler(u8),
-}
-
-impl FrameSpec<'_> {
-    fn encode(&self, out: &mut Vec<u8>) {
-        let payload: Vec<u8> = match &self.payload {
-            Payload::Bytes(b) => b.to_vec(),
-            Payload::Close(code, reason) => {
-                let mut p = code.to_be_bytes().to_vec();
-                p.extend_from_slice(reason.as_bytes());
-                p
-            }
-            Payload::Filler(k) => vec![b'x'; (*k as usize) << 10],
-        };
-        out.push((u8::from(self.fin) << 7) | ((self.rsv & 0x7) << 4) | (self.opcode & 0x0f));
-        let mask_bit = if self.unmasked { 0 } else { 0x80 };
-        let len = payload.len() as u64;
-        match self.length {
-            Length::Exact if len < 126 => out.push(mask_bit | len as u8),
-            Length::Exact if len <= 0xffff => {
-                out.push(mask_bit | 126);
-                out.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            Length::Exact | Length::Long64 => {
-                out.push(mask_bit | 127);
-                out.extend_from_slice(&len.to_be_bytes());
-            }
-            Length::Long16 => {
-                out.push(mask_bit | 126);
-                out.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            Length::Claim(claim) => {
-                out.push(mask_bit | 127);
-                out.extend_from_slice(&claim.to_be_bytes());
-            }
-        }
-        if !self.unmasked {
-            out.extend_from_slice(&self.key);
-        }
-        let at = out.len();
-        out.extend_from_slice(&payload);
-        if !self.unmasked {
-            for (i, b) in out[at..].iter_mut().enumerate() {
-                *b ^= self.key[i % 4];
-            }
-        }
-    }
+    /// Valid messages (compressed when agreed and asked), then the raw tail.
+    Messages(Vec<MessageSpec<'a>>, &'a [u8]),
 }
 
 fuzz_target!(|data: &[u8]| {
     let Ok(plan) = Plan::arbitrary_take_rest(Unstructured::new(data)) else {
         return;
     };
+    let mut handshake = String::from(HANDSHAKE);
+    // What the server must agree on: `accept_offer` under the controller's own config
+    // (negotiation itself is tested in the protocol crate); this checks that the upgrade
+    // answers it and that the driver then compresses and inflates with it.
+    let (mode, params) = match &plan.offer {
+        None => (0, None),
+        Some(offer) => {
+            let mode = 1 + usize::from(offer.mode) % (MODES.len() - 1);
+            let header = offer.header();
+            let _ = write!(handshake, "Sec-WebSocket-Extensions: {header}\r\n");
+            let config = Echo(MODES[mode]).settings().deflate_config();
+            let params = config.and_then(|config| accept_offer([header.as_bytes()], &config));
+            (mode, params)
+        }
+    };
+    handshake.push_str("\r\n");
     let bytes = match &plan.stream {
         Stream::Raw(b) => b.to_vec(),
         Stream::Frames(frames) => {
             let mut out = Vec::new();
             for f in frames.iter().take(64) {
-                f.encode(&mut out);
+                f.encode(&mut out, true);
             }
+            out
+        }
+        Stream::Messages(messages, tail) => {
+            let mut deflater = params.map(|params| Deflater::new(&params, Role::Client, 0));
+            let mut out = Vec::new();
+            for m in messages.iter().take(64) {
+                m.encode(&mut out, true, deflater.as_mut());
+            }
+            out.extend_from_slice(tail);
             out
         }
     };
     let mut output = Vec::new();
     let baseline = common::peak_reset();
     common::run(Duration::from_secs(30), async {
-        let client = common::connect(app());
+        let client = common::connect(app(mode));
         let (mut read_half, mut write_half) = tokio::io::split(client);
         let writer = async {
-            if write_half.write_all(HANDSHAKE).await.is_err() {
+            if write_half.write_all(handshake.as_bytes()).await.is_err() {
                 return;
             }
             if plan.piece == 0 {
@@ -206,11 +225,12 @@ fuzz_target!(|data: &[u8]| {
         "heap peak {peak} bytes for {} input bytes",
         bytes.len()
     );
-    check(&output);
+    check(&output, params.as_ref(), &bytes);
 });
 
-fn check(output: &[u8]) {
-    if std::env::var_os("FUZZ_TRACE").is_some() {
+fn check(output: &[u8], params: Option<&DeflateParams>, sent: &[u8]) {
+    let trace = std::env::var_os("FUZZ_TRACE").is_some();
+    if trace {
         eprintln!(
             "output {:?}",
             String::from_utf8_lossy(&output[..output.len().min(300)])
@@ -218,7 +238,15 @@ fn check(output: &[u8]) {
     }
     let head = common::parse_response(output).expect("a response to the handshake");
     assert_eq!(head.status, 101, "the fixed handshake is valid");
-    let frames = match common::parse_frames(&output[head.rest_at..]) {
+    let answer = head.header("sec-websocket-extensions");
+    let expected = params.map(DeflateParams::response_header);
+    assert_eq!(
+        answer,
+        expected.as_deref().map(str::as_bytes),
+        "extension answer"
+    );
+    let wire = &output[head.rest_at..];
+    let frames = match common::parse_frames(wire) {
         Ok(frames) => frames,
         Err(frames) => panic!(
             "server wrote a truncated frame after {} frames",
@@ -229,17 +257,15 @@ fn check(output: &[u8]) {
     for frame in &frames {
         assert!(!closed, "a frame after the close frame");
         assert!(!frame.masked, "server frames are never masked");
-        assert_eq!(frame.rsv, 0, "no extension was negotiated");
+        let compressed = frame.rsv == 0x4 && matches!(frame.opcode, 0x1 | 0x2);
+        assert!(
+            frame.rsv == 0 || (compressed && params.is_some()),
+            "RSV {:#x} on opcode {:#x}",
+            frame.rsv,
+            frame.opcode
+        );
         match frame.opcode {
-            0x1 | 0x2 | 0x0 => {
-                assert!(frame.payload.len() <= MAX_MESSAGE, "echo above the limit");
-                if frame.opcode == 0x1 && frame.fin {
-                    assert!(
-                        std::str::from_utf8(&frame.payload).is_ok(),
-                        "text is not UTF-8"
-                    );
-                }
-            }
+            0x1 | 0x2 | 0x0 => {}
             0x8 | 0x9 | 0xA => {
                 assert!(frame.fin, "fragmented control frame");
                 assert!(frame.payload.len() <= 125, "control frame too long");
@@ -251,15 +277,87 @@ fn check(output: &[u8]) {
             op => panic!("server sent opcode {op:#x}"),
         }
     }
-    if std::env::var_os("FUZZ_TRACE").is_some() {
+
+    // The server's stream as a client decodes it: no violation, compressed echoes
+    // inflate, and every message within the limit.
+    let (echoes, server_error) = decode(wire, Role::Client, params);
+    assert_eq!(server_error, None, "the server's frames break a rule");
+    let echoes = messages(&echoes);
+    // The client's stream as the server's codec sees it: the echoes are its first
+    // messages, and a violation (before any close from the client) is what the server
+    // closes for.
+    let (received, client_error) = decode(sent, Role::Server, params);
+    let received = messages(&received);
+    assert!(
+        received.starts_with(&echoes),
+        "echoes are not the messages received ({} echoes, {} received)",
+        echoes.len(),
+        received.len()
+    );
+    let close_code = frames
+        .iter()
+        .find(|f| f.opcode == 0x8)
+        .and_then(|f| f.payload.get(..2))
+        .map(|c| u16::from_be_bytes([c[0], c[1]]));
+    // `decode` stops at the client's close, so an error here came before any.
+    if let (Some(error), Some(code)) = (&client_error, close_code) {
+        assert_eq!(code, error.close_code(), "close code for {error:?}");
+    }
+    if trace {
         let close = frames.iter().find(|f| f.opcode == 0x8).map(|f| {
             (
                 f.payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]])),
                 String::from_utf8_lossy(f.payload.get(2..).unwrap_or_default()).into_owned(),
             )
         });
-        eprintln!("frames {} close {close:?}", frames.len());
+        eprintln!(
+            "frames {} close {close:?} deflate {params:?} echoes {} of {} received, client error {client_error:?}",
+            frames.len(),
+            echoes.len(),
+            received.len()
+        );
     }
+}
+
+/// Decodes a whole stream as `role` would with the agreed compression: the events up to
+/// the first close (included) and the error that ended it, if any.
+fn decode(
+    stream: &[u8],
+    role: Role,
+    params: Option<&DeflateParams>,
+) -> (Vec<Event>, Option<ProtocolError>) {
+    let mut decoder = Decoder::new(role, MAX_MESSAGE);
+    if let Some(params) = params {
+        decoder = decoder.with_inflater(Inflater::new(params, role));
+    }
+    let mut input = stream.to_vec();
+    let mut at = 0;
+    let mut events = Vec::new();
+    loop {
+        let (used, result) = decoder.decode(&mut input[at..]);
+        at += used;
+        match result {
+            Ok(Some(event)) => {
+                let close = matches!(event, Event::Close(_));
+                events.push(event);
+                if close {
+                    return (events, None);
+                }
+            }
+            Ok(None) => return (events, None),
+            Err(error) => return (events, Some(error)),
+        }
+    }
+}
+
+fn messages(events: &[Event]) -> Vec<&Message> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m),
+            _ => None,
+        })
+        .collect()
 }
 
 fn check_close_payload(payload: &[u8]) {
