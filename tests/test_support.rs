@@ -112,3 +112,49 @@ async fn client_close_is_echoed_and_timeouts_fire() {
     assert_eq!(reply.code, CloseCode::new(4001).unwrap());
     assert_eq!(reply.reason, "done");
 }
+
+/// Registers its connections in a hub and reports the `Authorization` header it was given.
+struct Members(ws_controller::Hub);
+
+impl Controller for Members {
+    type Extract = ();
+
+    fn hub(&self) -> Option<&ws_controller::Hub> {
+        Some(&self.0)
+    }
+
+    async fn serve(&self, mut conn: Conn, _: ()) -> Result<(), Error> {
+        let auth = conn
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        conn.send_text(format!("auth={}", auth.unwrap_or("-")))
+            .await?;
+        loop {
+            conn.recv().await?;
+        }
+    }
+}
+
+#[tokio::test]
+async fn expect_close_answers_the_close_so_a_shutdown_is_clean_at_once() {
+    let hub = ws_controller::Hub::new();
+    let server = TestServer::bind(ws_controller::route("/m", Members(hub.clone())))
+        .await
+        .unwrap();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("authorization", "Bearer t0ken".parse().unwrap());
+    let mut client = server.connect_with_headers("/m", headers).await.unwrap();
+    assert_eq!(client.recv_text().await.unwrap(), "auth=Bearer t0ken");
+    let shutdown = tokio::spawn({
+        let hub = hub.clone();
+        async move { hub.shutdown(ws_controller::Shutdown::default()).await }
+    });
+    client
+        .expect_close(CloseCode::GOING_AWAY, "Server shutting down")
+        .await;
+    // Clean: the client answered the close (without the answer, the shutdown would wait
+    // for its deadline and count the connection as forced).
+    let report = shutdown.await.unwrap();
+    assert_eq!((report.clean, report.forced), (1, 0));
+}
