@@ -41,7 +41,7 @@ pub const VARIANTS: &[(&str, &str, Env)] = &[
 ];
 
 /// When RSS is read after the resets, in seconds.
-pub const AFTER: [u64; 3] = [1, 3, 10];
+pub const AFTER: [u64; 2] = [1, 5];
 
 /// Connections opened at the peak that stay open after it.
 const STAY: usize = 100;
