@@ -47,10 +47,7 @@ impl Options {
             repeat: 3,
             ctx_conns: 500,
             peak_clients: 16,
-            peak_variants: crate::peak::VARIANTS
-                .iter()
-                .map(|v| v.0.to_owned())
-                .collect(),
+            peak_variants: crate::ALLOCATORS.iter().map(|v| v.0.to_owned()).collect(),
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {

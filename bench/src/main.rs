@@ -82,6 +82,38 @@ pub fn pin_to(cpu: usize) -> bool {
     }
 }
 
+/// Environment variables for a server process.
+type Env = &'static [(&'static str, &'static str)];
+
+/// The `@<allocator>` a server kind may carry: glibc malloc as it comes (the default);
+/// glibc with a fixed 128 KiB mmap threshold (large blocks mapped, so freeing them unmaps);
+/// glibc with `malloc_trim(0)` every second; mimalloc and jemalloc as they come and with
+/// their purge delays shortened (0 ms; 1 s instead of 10 s).
+pub const ALLOCATORS: &[(&str, Env)] = &[
+    ("glibc", &[]),
+    (
+        "glibc-mmap",
+        &[("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=131072")],
+    ),
+    ("glibc-trim", &[("WS_BENCH_TRIM_MS", "1000")]),
+    ("mimalloc", &[("WS_BENCH_ALLOC", "mimalloc")]),
+    (
+        "mimalloc-purge0",
+        &[
+            ("WS_BENCH_ALLOC", "mimalloc"),
+            ("MIMALLOC_PURGE_DELAY", "0"),
+        ],
+    ),
+    ("jemalloc", &[("WS_BENCH_ALLOC", "jemalloc")]),
+    (
+        "jemalloc-decay1s",
+        &[
+            ("WS_BENCH_ALLOC", "jemalloc"),
+            ("_RJEM_MALLOC_CONF", "dirty_decay_ms:1000"),
+        ],
+    ),
+];
+
 /// A server process under test, pinned to its core.
 pub struct ServerProcess {
     pub kind: String,
@@ -94,14 +126,19 @@ impl ServerProcess {
         Self::start_with(kind, cpu, &[])
     }
 
-    /// Starts a server with extra environment variables (the allocator's, see `alloc`).
+    /// Starts a server with extra environment variables.
     pub fn start_with(
         kind: &str,
         cpu: Option<usize>,
         env: &[(&str, &str)],
     ) -> std::io::Result<Self> {
         // `<kind>@<allocator>`: the same server on another allocator (see `alloc`).
-        let (base, allocator) = kind.split_once('@').unwrap_or((kind, "system"));
+        let (base, allocator) = kind.split_once('@').unwrap_or((kind, "glibc"));
+        let allocator = ALLOCATORS
+            .iter()
+            .find(|a| a.0 == allocator)
+            .ok_or_else(|| std::io::Error::other(format!("unknown allocator {allocator}")))?
+            .1;
         let exe = std::env::current_exe()?;
         let mut command = match cpu {
             Some(cpu) if which("taskset") => {
@@ -114,8 +151,8 @@ impl ServerProcess {
         let mut child = command
             .arg("server")
             .arg(base)
-            .env("WS_BENCH_ALLOC", allocator)
-            .envs(env.iter().copied())
+            .env("WS_BENCH_ALLOC", "system")
+            .envs(allocator.iter().chain(env).copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
@@ -189,7 +226,8 @@ fn usage() -> ! {
          [--broadcast-burst 20] [--peak-clients 16] [--peak-variants glibc,...] \
          [--server-cpu 0] [--client-cpu 1] [--repeat 3]\n    [--skip memory,traffic,pingpong,\
          pipelined,large,broadcast,compression,deflate-memory,deflate-broadcast,peak]\n  \
-         ws-controller-bench server <kind>[@system|@mimalloc|@jemalloc]\n\nserver kinds:"
+         ws-controller-bench server <kind>\n\n<kind>@<allocator> runs a server on: glibc (default), glibc-mmap, glibc-trim, \
+         mimalloc, mimalloc-purge0, jemalloc, jemalloc-decay1s\n\nserver kinds:"
     );
     for (kind, what) in servers::KINDS {
         eprintln!("  {kind:15} {what}");

@@ -1,7 +1,8 @@
 //! Memory after a peak: `peak_clients` connections each send 8 MiB of a 16 MiB message and
 //! then reset (SO_LINGER 0); the server's RSS and live heap before, at the peak and after,
-//! on each allocator variant. 100 connections opened at the peak stay open. Two peaks in a row: glibc sizes its mmap threshold from the
-//! blocks freed, so a second peak is served differently from the first.
+//! on each allocator variant (`crate::ALLOCATORS`). 100 connections opened at the peak stay
+//! open. Two peaks in a row: glibc sizes its mmap threshold from the blocks freed, so a
+//! second peak is served differently from the first.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -10,35 +11,6 @@ use crate::client::{Client, OP_BINARY};
 use crate::load::{addr, stats, Options, SMALL};
 use crate::many::{echo_once, open_many};
 use crate::ServerProcess;
-
-/// Environment variables for a server process.
-type Env = &'static [(&'static str, &'static str)];
-
-/// (name, server kind, extra environment): glibc malloc as it comes; glibc with a fixed
-/// 128 KiB mmap threshold (`glibc-mmap`: large blocks mapped, so freeing them unmaps);
-/// glibc with `malloc_trim(0)` every second (`glibc-trim`); mimalloc and jemalloc as they
-/// come and with their purge delays shortened (0 ms; 1 s instead of 10 s).
-pub const VARIANTS: &[(&str, &str, Env)] = &[
-    ("glibc", "macro", &[]),
-    (
-        "glibc-mmap",
-        "macro",
-        &[("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=131072")],
-    ),
-    ("glibc-trim", "macro", &[("WS_BENCH_TRIM_MS", "1000")]),
-    ("mimalloc", "macro@mimalloc", &[]),
-    (
-        "mimalloc-purge0",
-        "macro@mimalloc",
-        &[("MIMALLOC_PURGE_DELAY", "0")],
-    ),
-    ("jemalloc", "macro@jemalloc", &[]),
-    (
-        "jemalloc-decay1s",
-        "macro@jemalloc",
-        &[("_RJEM_MALLOC_CONF", "dirty_decay_ms:1000")],
-    ),
-];
 
 /// When RSS is read after the resets, in seconds.
 pub const AFTER: [u64; 2] = [1, 5];
@@ -67,12 +39,9 @@ pub struct Peak {
 pub async fn run(options: &Options) -> io::Result<Vec<Peak>> {
     let mut out = Vec::new();
     for name in &options.peak_variants {
-        let Some((name, kind, env)) = VARIANTS.iter().find(|v| v.0 == name) else {
-            return Err(io::Error::other(format!("unknown peak variant {name}")));
-        };
-        let mut env = env.to_vec();
-        env.push(("WS_BENCH_COUNT", "1"));
-        let server = ServerProcess::start_with(kind, options.server_cpu, &env)?;
+        let kind = format!("macro@{name}");
+        let server =
+            ServerProcess::start_with(&kind, options.server_cpu, &[("WS_BENCH_COUNT", "1")])?;
         for round in 1..=ROUNDS {
             eprintln!("[{name}] memory after a peak, round {round}");
             let mut p = peak(&server, name, options.peak_clients).await?;
