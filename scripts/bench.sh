@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # 10,000 idle connections need more than the usual 1024 file descriptors (the harness
 # also raises its soft limit to the hard one).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-cargo build --release --locked -p ws-controller-bench
+cargo build --release --locked -p ws-controller-bench --features allocators
 echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 bin="${CARGO_TARGET_DIR:-target}/release/ws-controller-bench"
 # Ahead of other work on the machine (builds): the figures then move less. With autogroup

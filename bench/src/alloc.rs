@@ -7,14 +7,18 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, AtomicU8, Ordering};
 
+#[cfg(feature = "allocators")]
 use mimalloc::MiMalloc;
+#[cfg(feature = "allocators")]
 use tikv_jemallocator::Jemalloc;
 
 pub struct Switch;
 
 const UNSET: u8 = 0;
 const SYSTEM: u8 = 1;
+#[cfg(feature = "allocators")]
 const MIMALLOC: u8 = 2;
+#[cfg(feature = "allocators")]
 const JEMALLOC: u8 = 3;
 const COUNT: u8 = 0x80;
 
@@ -47,7 +51,9 @@ fn init() -> u8 {
         }
     };
     let mut choice = match get(c"WS_BENCH_ALLOC") {
+        #[cfg(feature = "allocators")]
         Some(b"mimalloc") => MIMALLOC,
+        #[cfg(feature = "allocators")]
         Some(b"jemalloc") => JEMALLOC,
         _ => SYSTEM,
     };
@@ -72,7 +78,9 @@ unsafe impl GlobalAlloc for Switch {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let c = choice();
         let p = match c & !COUNT {
+            #[cfg(feature = "allocators")]
             MIMALLOC => MiMalloc.alloc(layout),
+            #[cfg(feature = "allocators")]
             JEMALLOC => Jemalloc.alloc(layout),
             _ => System.alloc(layout),
         };
@@ -85,7 +93,9 @@ unsafe impl GlobalAlloc for Switch {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let c = choice();
         let p = match c & !COUNT {
+            #[cfg(feature = "allocators")]
             MIMALLOC => MiMalloc.alloc_zeroed(layout),
+            #[cfg(feature = "allocators")]
             JEMALLOC => Jemalloc.alloc_zeroed(layout),
             _ => System.alloc_zeroed(layout),
         };
@@ -98,7 +108,9 @@ unsafe impl GlobalAlloc for Switch {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let c = choice();
         match c & !COUNT {
+            #[cfg(feature = "allocators")]
             MIMALLOC => MiMalloc.dealloc(ptr, layout),
+            #[cfg(feature = "allocators")]
             JEMALLOC => Jemalloc.dealloc(ptr, layout),
             _ => System.dealloc(ptr, layout),
         }
@@ -108,7 +120,9 @@ unsafe impl GlobalAlloc for Switch {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let c = choice();
         let p = match c & !COUNT {
+            #[cfg(feature = "allocators")]
             MIMALLOC => MiMalloc.realloc(ptr, layout, new_size),
+            #[cfg(feature = "allocators")]
             JEMALLOC => Jemalloc.realloc(ptr, layout, new_size),
             _ => System.realloc(ptr, layout, new_size),
         };
@@ -116,6 +130,18 @@ unsafe impl GlobalAlloc for Switch {
             count(c, new_size as isize - layout.size() as isize);
         }
         p
+    }
+}
+
+/// Refuses to run a server on an allocator this build does not have, rather than measure
+/// glibc under another name.
+pub fn check_choice() -> Result<(), String> {
+    match std::env::var("WS_BENCH_ALLOC").as_deref() {
+        Ok("mimalloc" | "jemalloc") if !cfg!(feature = "allocators") => Err(
+            "mimalloc and jemalloc need the `allocators` feature (scripts/bench.sh turns it on)"
+                .into(),
+        ),
+        _ => Ok(()),
     }
 }
 

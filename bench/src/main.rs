@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! ws-controller-bench run [options]        # the whole comparison (what scripts/bench.sh runs)
+//! ws-controller-bench cluster [options]    # broadcast through redis-server vs in-process
 //! ws-controller-bench server <kind>        # one server (the run starts these itself)
 //! ```
 
 mod alloc;
 mod client;
+mod cluster;
 mod compression;
 mod engine;
 mod load;
@@ -226,6 +228,7 @@ fn usage() -> ! {
          [--broadcast-burst 20] [--peak-clients 16] [--peak-variants glibc,...] \
          [--server-cpu 0] [--client-cpu 1] [--repeat 3]\n    [--skip memory,traffic,pingpong,\
          pipelined,large,broadcast,compression,deflate-memory,deflate-broadcast,peak]\n  \
+         ws-controller-bench cluster [--conns 2000] [--rounds 20] [--burst 50] [--size 64]\n  \
          ws-controller-bench server <kind>\n\n<kind>@<allocator> runs a server on: glibc (default), glibc-mmap, glibc-trim, \
          mimalloc, mimalloc-purge0, jemalloc, jemalloc-decay1s\n\nserver kinds:"
     );
@@ -252,6 +255,12 @@ fn main() {
             });
             if let Err(err) = load::run(options) {
                 eprintln!("benchmark failed: {err}");
+                std::process::exit(1);
+            }
+        }
+        Some("cluster") => {
+            if let Err(err) = cluster::run(&args[1..]) {
+                eprintln!("cluster benchmark failed: {err}");
                 std::process::exit(1);
             }
         }

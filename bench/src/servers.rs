@@ -149,6 +149,7 @@ impl<C: Controller> Controller for Tuned<C> {
 }
 
 pub fn run(kind: &str) -> std::io::Result<()> {
+    crate::alloc::check_choice().map_err(std::io::Error::other)?;
     crate::raise_fd_limit();
     crate::alloc::spawn_trimmer();
     let runtime = tokio::runtime::Builder::new_current_thread()
