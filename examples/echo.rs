@@ -37,8 +37,23 @@ impl Echo {
     }
 }
 
+/// Blocks of 128 KiB and more (the partial messages of up to 16 MiB this example accepts)
+/// are mapped and unmapped on their own, so a peak of large messages is returned to the
+/// system when they are freed. glibc's default raises this threshold after the first large
+/// free, after which a later peak can stay resident for good (BENCHMARKS.md, "Memory after
+/// a peak"). The same as `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072`.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_large_blocks_to_the_system() {
+    // SAFETY: mallopt takes glibc's own locks and only changes an allocator parameter.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    return_large_blocks_to_the_system();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
