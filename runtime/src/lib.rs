@@ -50,6 +50,7 @@ mod connection;
 mod endpoint;
 mod hub;
 mod macro_support;
+mod metrics;
 #[cfg(feature = "test")]
 pub mod test;
 
@@ -69,7 +70,8 @@ pub use connection::conn_id::ParseConnIdError;
 pub use connection::error::ConnError;
 pub use connection::prepared::PreparedMessage;
 pub use connection::sender::{Sender, TrySendError};
-pub use connection::settings::{Compression, Settings, SlowConsumer};
+pub use connection::rate_limit::RATE_LIMIT_REASON;
+pub use connection::settings::{Compression, RateLimit, RateLimitAction, Settings, SlowConsumer};
 pub use endpoint::controller::Controller;
 pub use endpoint::error::{Error, ErrorKind, PanicError, UpgradeError};
 pub use endpoint::events::{

@@ -91,6 +91,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 .encoder
                 .message(message.message(), &mut self.out, INLINE_PAYLOAD),
         };
+        let sent = message.message();
+        self.shared.metrics.sent(sent.is_text(), sent.len());
         if let Payload::Separate(bytes) = payload {
             self.large_bytes += bytes.len();
             self.large.push((self.out.len(), bytes));
@@ -106,6 +108,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 
     /// Writes the frames waiting in `out` and `large`, in order.
     pub(super) async fn write_frames(&mut self) -> Result<(), WriteError> {
+        self.add_latest_pong();
         self.unflushed = 0;
         if self.out.is_empty() && self.large.is_empty() {
             return Ok(());
@@ -142,6 +145,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 
     /// Drops the frames not written yet.
     pub(super) fn discard_frames(&mut self) {
+        self.latest_pong = None;
+        self.pongs_batched = 0;
         self.out = Vec::new();
         self.large.clear();
         self.large_bytes = 0;
