@@ -82,7 +82,7 @@ pub use endpoint::handlers::{FromBinary, FromJson, FromText, IntoReply, IntoSess
 pub use endpoint::origin::{InvalidOriginPattern, OriginAllowList};
 pub use endpoint::panic::catch_panic;
 pub use endpoint::serve::{default_on_error, serve_connection, Negotiated};
-pub use endpoint::server::{serve, Server, DEFAULT_HANDSHAKE_TIMEOUT};
+pub use endpoint::server::{serve, Server, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_REQUEST_HEAD};
 pub use endpoint::upgrade::{default_upgrade_error_response, handler, route};
 pub use hub::cluster::options::{BrokerError, ClusterOptions};
 pub use hub::cluster::state::{BrokerState, BrokerStatus};
