@@ -141,13 +141,16 @@ impl RouteLimits {
     ) -> Result<Admission, UpgradeError> {
         let mut admission = Admission::default();
         if let Some(cap) = &self.connections {
-            admission._route = Some(cap.take().ok_or(UpgradeError::TooManyConnections {
-                limit: cap.max,
-            })?);
+            admission._route = Some(
+                cap.take()
+                    .ok_or(UpgradeError::TooManyConnections { limit: cap.max })?,
+            );
         }
         if let Some(ServerCap(cap)) = parts.extensions.get::<ServerCap>() {
-            admission._server =
-                Some(cap.take().ok_or(UpgradeError::ServerFull { limit: cap.max })?);
+            admission._server = Some(
+                cap.take()
+                    .ok_or(UpgradeError::ServerFull { limit: cap.max })?,
+            );
         }
         if let Some(cap) = &self.per_client {
             if let Some(addr) = cap.client(parts, peer) {

@@ -58,7 +58,11 @@ mod tests {
             .into_parts();
         // "a: 1\r\n" costs 6 bytes: three of them fit in 20, the 105-byte header does not.
         assert_eq!(keep(&mut parts, 20), 1);
-        let kept: Vec<_> = parts.headers.iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap())).collect();
+        let kept: Vec<_> = parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+            .collect();
         assert_eq!(kept, [("a", "1"), ("a", "3"), ("b", "2")]);
         assert_eq!(parts.uri, "/chat?room=1");
         assert_eq!(keep(&mut parts, 0), 3);

@@ -172,7 +172,13 @@ where
     } = negotiated;
     let engine = Engine::server(endpoint.settings(), compression.as_ref());
     let (metrics, active) = ConnMetrics::open(endpoint.route(&request));
-    let (conn, ends) = Conn::new(request, subprotocol, peer_addr, endpoint.settings(), metrics);
+    let (conn, ends) = Conn::new(
+        request,
+        subprotocol,
+        peer_addr,
+        endpoint.settings(),
+        metrics,
+    );
     let sender = conn.sender();
     // Runs the end hooks (registry removal) when the future ends or is dropped.
     let ended = EndGuard(sender.clone());

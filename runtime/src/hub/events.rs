@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use crate::connection::sender::Sender;
 use crate::connection::error::ConnError;
+use crate::connection::sender::Sender;
 use crate::endpoint::events::EventProtocol;
 use crate::hub::{BroadcastReport, Hub};
 use crate::ConnId;

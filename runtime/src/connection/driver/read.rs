@@ -116,8 +116,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 Step::Continue
             }
             Phase::Open => {
-                self.shared.metrics.received(message.is_text(), message.len());
-                let admitted = self.rate_limiter.as_mut().is_none_or(|l| l.admit(message.len()));
+                self.shared
+                    .metrics
+                    .received(message.is_text(), message.len());
+                let admitted = self
+                    .rate_limiter
+                    .as_mut()
+                    .is_none_or(|l| l.admit(message.len()));
                 if !admitted {
                     return Box::pin(self.over_rate_limit(phase, status)).await;
                 }
@@ -130,7 +135,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
     }
 
     /// A message past the rate limit: dropped, or the connection closed with 1008.
-    async fn over_rate_limit(&mut self, phase: &mut Phase, status: &mut Option<CloseError>) -> Step {
+    async fn over_rate_limit(
+        &mut self,
+        phase: &mut Phase,
+        status: &mut Option<CloseError>,
+    ) -> Step {
         let action = self.rate_limiter.as_ref().map(|l| l.action);
         if action == Some(RateLimitAction::Drop) {
             tracing::debug!("message over the rate limit dropped");
@@ -139,7 +148,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         tracing::debug!("closing a connection over its rate limit");
         self.deliver_error(ConnError::RateLimited);
         self.shared.mark_closing();
-        *status = Some(CloseError::new(CloseCode::POLICY_VIOLATION, RATE_LIMIT_REASON));
+        *status = Some(CloseError::new(
+            CloseCode::POLICY_VIOLATION,
+            RATE_LIMIT_REASON,
+        ));
         *phase = self
             .start_close(CloseCode::POLICY_VIOLATION, RATE_LIMIT_REASON, true)
             .await;

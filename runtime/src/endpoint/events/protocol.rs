@@ -2,12 +2,12 @@
 
 use serde::Serialize;
 
-use ws_controller_protocol::Message;
 use crate::endpoint::events::envelope::{Body, Outgoing};
 use crate::endpoint::events::{
     EventFields, EventReply, Incoming, IntoEventReply, InvalidEnvelope, Reject,
 };
 use crate::{CloseCode, Conn, ConnError, Error, Sender};
+use ws_controller_protocol::Message;
 
 /// Reason of the 1007 close for a text message that is not an event envelope.
 pub(crate) const INVALID_ENVELOPE_REASON: &str = "Invalid event envelope";
