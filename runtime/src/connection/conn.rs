@@ -163,6 +163,11 @@ impl Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
+        // The last message's handling ended here (the handler failed, panicked or returned).
+        #[cfg(feature = "metrics")]
+        if let Some(taken) = self.taken.take() {
+            self.sender.shared.metrics.handled(taken.elapsed());
+        }
         self.sender.shared.reader_gone(true);
     }
 }

@@ -138,12 +138,10 @@ pub(crate) fn route_label(route: Option<&Arc<str>>, request: &Parts) -> Arc<str>
     if let Some(route) = route {
         return route.clone();
     }
-    #[cfg(feature = "metrics")]
-    if let Some(matched) = request.extensions.get::<axum::extract::MatchedPath>() {
-        return Arc::from(matched.as_str());
+    match request.extensions.get::<axum::extract::MatchedPath>() {
+        Some(matched) => Arc::from(matched.as_str()),
+        None => Arc::from("unknown"),
     }
-    let _ = request;
-    Arc::from("unknown")
 }
 
 /// Sets a connection up and returns the future that serves it.
