@@ -71,6 +71,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 
     /// Adds a data frame for `message` to the frames waiting to be written.
     pub(super) fn frame(&mut self, message: &Outgoing) {
+        // A pong owed to an earlier ping goes before the replies that follow it.
+        if self.latest_pong.is_some() {
+            self.add_latest_pong();
+        }
         let shared_frame = match (message, self.encoder.deflater()) {
             (Outgoing::Prepared(prepared), Some(deflater))
                 if deflater.should_compress(prepared.message().len()) =>
