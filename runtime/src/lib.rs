@@ -43,6 +43,8 @@
 //! - Closing performs the full handshake without another task having to read.
 //! - Close codes are a type that cannot hold codes invalid on the wire, and reasons are cut
 //!   at a UTF-8 boundary so a close frame is always valid.
+//!
+#![doc = include_str!("operations.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

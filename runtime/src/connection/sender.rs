@@ -158,7 +158,7 @@ impl Sender {
 
     /// Sends a ping and resolves with the round-trip time when its pong arrives.
     ///
-    /// Works while another task (the serve loop) is waiting in [`Conn::recv`]: pongs are
+    /// Works while another task (the serve loop) is waiting in [`Conn::recv`](crate::Conn::recv): pongs are
     /// read by the connection's driver, not by the caller.
     pub async fn ping(&self) -> Result<Duration, ConnError> {
         let (tx, rx) = oneshot::channel();
