@@ -18,12 +18,15 @@ use ws_controller::{Conn, Controller, Error};
 
 use common::*;
 
+/// A span's name and its parent's.
+type SpanParent = (String, Option<String>);
+/// An event's message and the names of its spans, from the innermost out.
+type EventScope = (String, Vec<String>);
+
 #[derive(Clone, Default)]
 struct Recorded {
-    /// (span, its parent).
-    spans: Arc<Mutex<Vec<(String, Option<String>)>>>,
-    /// (event message, span names from the innermost out).
-    events: Arc<Mutex<Vec<(String, Vec<String>)>>>,
+    spans: Arc<Mutex<Vec<SpanParent>>>,
+    events: Arc<Mutex<Vec<EventScope>>>,
 }
 
 struct Message(String);
