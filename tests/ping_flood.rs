@@ -102,7 +102,10 @@ async fn a_ping_flood_is_answered_without_growing_memory() {
     // The text came after the last ping: that ping's pong came before the echo.
     assert_eq!(last_answered, Some(PINGS - 1));
     println!("{PINGS} pings answered by {pongs} pongs");
-    assert!(pongs < PINGS / 2, "{pongs} pongs for {PINGS} pings: not coalesced");
+    assert!(
+        pongs < PINGS / 2,
+        "{pongs} pongs for {PINGS} pings: not coalesced"
+    );
     let mut write_half = within("writer", writer).await.unwrap();
     write_half
         .write_all(&client_frame(OP_TEXT, b"bye"))
