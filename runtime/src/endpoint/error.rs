@@ -189,8 +189,8 @@ pub enum UpgradeError {
         /// The limit.
         limit: usize,
     },
-    /// The HTTP connection cannot be upgraded (an HTTP/2 request, or a server without
-    /// upgrade support) (426).
+    /// The HTTP connection cannot be upgraded (a server without upgrade support, or HTTP/2
+    /// without the `http2` feature) (426).
     #[error("this connection cannot be upgraded")]
     NotUpgradable,
     /// The server is shutting down and takes no new connections (503).

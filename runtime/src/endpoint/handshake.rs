@@ -24,9 +24,9 @@ pub(crate) struct Handshake {
 
 /// Checks the request against the handshake rules of its HTTP version.
 pub(crate) fn validate(parts: &Parts) -> Result<Handshake, (StatusCode, UpgradeError)> {
-    let key = if parts.version >= Version::HTTP_2 {
+    let h2 = parts.version >= Version::HTTP_2;
+    if h2 {
         validate_h2(parts)?;
-        None
     } else {
         if parts.method != Method::GET {
             return Err((
@@ -40,8 +40,7 @@ pub(crate) fn validate(parts: &Parts) -> Result<Handshake, (StatusCode, UpgradeE
         if !header_has_token(&parts.headers, &UPGRADE, "websocket") {
             return Err((StatusCode::UPGRADE_REQUIRED, UpgradeError::UpgradeHeader));
         }
-        Some(())
-    };
+    }
     let mut versions = parts.headers.get_all(SEC_WEBSOCKET_VERSION).iter();
     match (versions.next(), versions.next()) {
         (Some(v), None) if v.as_bytes().trim_ascii() == b"13" => {}
@@ -50,7 +49,8 @@ pub(crate) fn validate(parts: &Parts) -> Result<Handshake, (StatusCode, UpgradeE
     if has_body(&parts.headers) {
         return Err((StatusCode::BAD_REQUEST, UpgradeError::Body));
     }
-    if key.is_none() {
+    if h2 {
+        // RFC 8441 §5: no key, no accept.
         return Ok(Handshake { key: None });
     }
     let mut keys = parts.headers.get_all(SEC_WEBSOCKET_KEY).iter();
