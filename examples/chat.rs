@@ -22,7 +22,14 @@
 //! REDIS_URL=redis://127.0.0.1:6379 ADDR=127.0.0.1:3001 cargo run --features redis --example chat
 //! ```
 //!
-//! The protocol's AsyncAPI document is at <http://127.0.0.1:3000/asyncapi.json>.
+//! The protocol's AsyncAPI document is at <http://127.0.0.1:3000/asyncapi.json>. With the
+//! `metrics` feature, <http://127.0.0.1:3000/metrics> serves the connection, message and hub
+//! metrics in Prometheus' text format:
+//!
+//! ```text
+//! ADDR=127.0.0.1:3000 cargo run --features metrics --example chat
+//! curl http://127.0.0.1:3000/metrics
+//! ```
 //!
 //! Ctrl-C or SIGTERM shuts down gracefully: every client gets what was queued for it, then a
 //! 1001 close frame, before the process exits.
@@ -157,6 +164,25 @@ fn hub() -> std::io::Result<Hub> {
     }
 }
 
+/// `/metrics`: installs the Prometheus recorder, which the crate's metrics then feed.
+#[cfg(feature = "metrics")]
+fn metrics() -> std::io::Result<axum::Router> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(std::io::Error::other)?;
+    // Histograms are summarised by the upkeep, which `install_recorder` leaves to us.
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    let render = move || std::future::ready(handle.render());
+    Ok(axum::Router::new().route("/metrics", get(render)))
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
@@ -169,6 +195,8 @@ async fn main() -> std::io::Result<()> {
         .route("/", get(|| async { Html(include_str!("chat.html")) }))
         .merge(Chat { hub: hub.clone() }.into_router())
         .merge(api().into_router("/asyncapi.json"));
+    #[cfg(feature = "metrics")]
+    let app = app.merge(metrics()?);
 
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;

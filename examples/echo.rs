@@ -6,6 +6,8 @@
 //!
 //! Then connect any WebSocket client to `ws://127.0.0.1:3000/echo`: every text or binary
 //! message comes back unchanged. Logs go to stderr (`RUST_LOG=debug` for connection events).
+//! `MAX_CONNECTIONS=1000` caps the open connections (unset: no limit); beyond it upgrades
+//! get 503 with `Retry-After`.
 
 use bytes::Bytes;
 use ws_controller::{ws_controller, Utf8Bytes};
@@ -66,5 +68,11 @@ async fn main() -> std::io::Result<()> {
         listener.local_addr()?,
         Echo::PATH
     );
-    ws_controller::serve(listener, Echo.into_router()).await
+    let max_connections = match std::env::var("MAX_CONNECTIONS") {
+        Ok(max) => Some(max.parse().map_err(std::io::Error::other)?),
+        Err(_) => None,
+    };
+    ws_controller::serve(listener, Echo.into_router())
+        .max_connections(max_connections)
+        .await
 }

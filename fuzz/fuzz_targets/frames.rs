@@ -310,8 +310,9 @@ fn check(output: &[u8], params: Option<&DeflateParams>, sent: &[u8]) {
                 String::from_utf8_lossy(f.payload.get(2..).unwrap_or_default()).into_owned(),
             )
         });
+        let compressed = frames.iter().filter(|f| f.rsv == 0x4).count();
         eprintln!(
-            "frames {} close {close:?} deflate {params:?} echoes {} of {} received, client error {client_error:?}",
+            "frames {} ({compressed} compressed) close {close:?} deflate {params:?} echoes {} of {} received, client error {client_error:?}",
             frames.len(),
             echoes.len(),
             received.len()

@@ -36,6 +36,8 @@ pub struct Settings {
     /// `Some(None)` is `off`.
     pub ping_interval: Option<Option<u64>>,
     pub idle_timeout: Option<Option<u64>>,
+    pub max_connections: Option<u64>,
+    pub max_connections_per_client: Option<u64>,
     pub subprotocols: Option<Vec<String>>,
     pub debug: Option<bool>,
 }

@@ -54,6 +54,8 @@
 //!   at a UTF-8 boundary so a close frame is always valid.
 //! - Memory follows the traffic, not what a peer announces: a declared frame length
 //!   reserves nothing, and idle connections hold no read buffer.
+//!
+#![doc = include_str!("operations.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -61,6 +63,7 @@ mod connection;
 mod endpoint;
 mod hub;
 mod macro_support;
+mod metrics;
 #[cfg(feature = "test")]
 pub mod test;
 
@@ -79,8 +82,9 @@ pub use connection::conn::{Conn, ConnId};
 pub use connection::conn_id::ParseConnIdError;
 pub use connection::error::ConnError;
 pub use connection::prepared::PreparedMessage;
+pub use connection::rate_limit::RATE_LIMIT_REASON;
 pub use connection::sender::{Sender, TrySendError};
-pub use connection::settings::{Compression, Settings, SlowConsumer};
+pub use connection::settings::{Compression, RateLimit, RateLimitAction, Settings, SlowConsumer};
 pub use endpoint::controller::Controller;
 pub use endpoint::error::{Error, ErrorKind, PanicError, UpgradeError};
 pub use endpoint::events::{
@@ -91,7 +95,7 @@ pub use endpoint::handlers::{FromBinary, FromJson, FromText, IntoReply, IntoSess
 pub use endpoint::origin::{InvalidOriginPattern, OriginAllowList};
 pub use endpoint::panic::catch_panic;
 pub use endpoint::serve::{default_on_error, serve_connection, Negotiated};
-pub use endpoint::server::{serve, Server, DEFAULT_HANDSHAKE_TIMEOUT};
+pub use endpoint::server::{serve, Server, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_REQUEST_HEAD};
 pub use endpoint::upgrade::{default_upgrade_error_response, handler, route};
 pub use hub::cluster::options::{BrokerError, ClusterOptions};
 pub use hub::cluster::state::{BrokerState, BrokerStatus};

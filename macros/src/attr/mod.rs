@@ -32,6 +32,8 @@ pub const KEYS: &[&str] = &[
     "close_timeout",
     "ping_interval",
     "idle_timeout",
+    "max_connections",
+    "max_connections_per_client",
     "debug",
     "event_field",
     "data_field",
@@ -61,6 +63,8 @@ pub struct Args {
     pub close_timeout: Option<Keyed<LitStr>>,
     pub ping_interval: Option<Keyed<DurationArg>>,
     pub idle_timeout: Option<Keyed<DurationArg>>,
+    pub max_connections: Option<Keyed<LitInt>>,
+    pub max_connections_per_client: Option<Keyed<LitInt>>,
     pub debug: Option<LitBool>,
     /// `event_field`, `data_field`, `id_field`, `error_field`, in that order.
     pub fields: [Option<Keyed<LitStr>>; 4],
@@ -289,7 +293,9 @@ impl Args {
             | "send_queue"
             | "send_queue_bytes"
             | "compression_window_bits"
-            | "compression_threshold" => {
+            | "compression_threshold"
+            | "max_connections"
+            | "max_connections_per_client" => {
                 let parsed = int(&value, &name).map(|value| Keyed {
                     key: key.clone(),
                     value,
@@ -301,6 +307,8 @@ impl Args {
                     "send_queue_bytes" => set!(send_queue_bytes, parsed),
                     "compression_window_bits" => set!(compression_window_bits, parsed),
                     "compression_threshold" => set!(compression_threshold, parsed),
+                    "max_connections" => set!(max_connections, parsed),
+                    "max_connections_per_client" => set!(max_connections_per_client, parsed),
                     _ => set!(send_queue, parsed),
                 }
             }

@@ -67,13 +67,16 @@ pub(super) fn string(value: &Expr, key: &str, example: &str) -> syn::Result<LitS
 }
 
 pub(super) fn int(value: &Expr, key: &str) -> syn::Result<LitInt> {
+    let (a, b) = match key {
+        "max_connections" => ("10_000", "100_000"),
+        "max_connections_per_client" => ("8", "64"),
+        _ => ("65536", "1_048_576"),
+    };
     match lit(value) {
         Some(Lit::Int(i)) => Ok(i.clone()),
         _ => Err(syn::Error::new_spanned(
             value,
-            format!(
-                "`{key}` must be an integer literal, e.g. `{key} = 65536` or `{key} = 1_048_576`"
-            ),
+            format!("`{key}` must be an integer literal, e.g. `{key} = {a}` or `{key} = {b}`"),
         )),
     }
 }

@@ -76,6 +76,18 @@ pub fn settings(s: &model::Settings) -> Option<TokenStream> {
         let t = optional(t);
         calls.push(quote!(.idle_timeout(#t)));
     }
+    let some = |n: u64| {
+        let n = int(n);
+        quote!(::core::option::Option::Some(#n))
+    };
+    if let Some(n) = s.max_connections {
+        let n = some(n);
+        calls.push(quote!(.max_connections(#n)));
+    }
+    if let Some(n) = s.max_connections_per_client {
+        let n = some(n);
+        calls.push(quote!(.max_connections_per_client(#n)));
+    }
     if let Some(list) = &s.subprotocols {
         calls.push(quote!(.subprotocols([#(#list),*])));
     }

@@ -109,7 +109,13 @@ pub fn settings(args: &Args, errors: &mut Errors) -> Settings {
             Ok(0) => {
                 errors.at(
                     lit.span(),
-                    format!("`{key}` must be greater than zero (remove the key for the default)"),
+                    if key.to_string().starts_with("max_connections") {
+                        format!("`{key}` must be greater than zero (remove the key for no limit)")
+                    } else {
+                        format!(
+                            "`{key}` must be greater than zero (remove the key for the default)"
+                        )
+                    },
                 );
                 None
             }
@@ -154,6 +160,8 @@ pub fn settings(args: &Args, errors: &mut Errors) -> Settings {
             .idle_timeout
             .as_ref()
             .and_then(|arg| duration_or_off(arg, errors)),
+        max_connections: size(&args.max_connections, errors),
+        max_connections_per_client: size(&args.max_connections_per_client, errors),
         subprotocols,
         debug: args.debug.as_ref().map(|b| b.value),
     }

@@ -51,6 +51,9 @@ impl fmt::Display for ConnId {
 /// with the right code (1002, 1007, 1009) before the error reaches [`Conn::recv`].
 pub struct Conn {
     sender: Sender,
+    /// When `recv` last returned a message: the next call ends its handling.
+    #[cfg(feature = "metrics")]
+    taken: Option<std::time::Instant>,
 }
 
 impl Conn {
@@ -60,6 +63,7 @@ impl Conn {
         subprotocol: Option<String>,
         peer_addr: Option<SocketAddr>,
         settings: &crate::connection::settings::Settings,
+        metrics: crate::metrics::ConnMetrics,
     ) -> (Self, DriverEnds) {
         let (closed_tx, closed_rx) = watch::channel(None);
         let shared = Arc::new(Shared::new(
@@ -68,11 +72,14 @@ impl Conn {
             peer_addr,
             settings,
             closed_rx,
+            metrics,
         ));
         let conn = Self {
             sender: Sender {
                 shared: shared.clone(),
             },
+            #[cfg(feature = "metrics")]
+            taken: None,
         };
         let ends = DriverEnds {
             shared,
@@ -87,8 +94,12 @@ impl Conn {
     /// code and reason), [`ConnError::PeerGone`] when the peer vanished, and the violation
     /// that made the connection close ([`ConnError::MessageTooBig`], ...).
     pub async fn recv(&mut self) -> Result<Message, ConnError> {
+        #[cfg(feature = "metrics")]
+        if let Some(taken) = self.taken.take() {
+            self.sender.shared.metrics.handled(taken.elapsed());
+        }
         let shared = &*self.sender.shared;
-        std::future::poll_fn(|cx| {
+        let received = std::future::poll_fn(|cx| {
             let mut inbox = lock(&shared.inbox);
             if let Some(item) = inbox.item.take() {
                 drop(inbox);
@@ -110,7 +121,12 @@ impl Conn {
             }
             Poll::Pending
         })
-        .await
+        .await;
+        #[cfg(feature = "metrics")]
+        if received.is_ok() {
+            self.taken = Some(std::time::Instant::now());
+        }
+        received
     }
 
     /// Receives the next message and decodes it from JSON (text or binary).
@@ -147,6 +163,11 @@ impl Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
+        // The last message's handling ended here (the handler failed, panicked or returned).
+        #[cfg(feature = "metrics")]
+        if let Some(taken) = self.taken.take() {
+            self.sender.shared.metrics.handled(taken.elapsed());
+        }
         self.sender.shared.reader_gone(true);
     }
 }

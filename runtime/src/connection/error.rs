@@ -35,6 +35,10 @@ pub enum ConnError {
     /// A data message arrived after [`Conn::close_read`](crate::Conn::close_read); closed with 1008.
     #[error("data message received on a write-only connection")]
     UnexpectedMessage,
+    /// The peer sent faster than its [`RateLimit`](crate::RateLimit) allows; the connection
+    /// was closed with 1008 "rate limit exceeded".
+    #[error("inbound rate limit exceeded")]
+    RateLimited,
     /// The peer vanished without a close frame (reset, EOF, 1006).
     #[error("peer went away without a close frame{}", .0.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
     PeerGone(Option<std::io::Error>),
@@ -60,6 +64,7 @@ impl ConnError {
                 | Self::Protocol(_)
                 | Self::Json(_)
                 | Self::UnexpectedMessage
+                | Self::RateLimited
         )
     }
 }

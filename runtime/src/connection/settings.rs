@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+use http::HeaderName;
 use ws_controller_protocol::deflate::DeflateConfig;
+
+pub use crate::connection::rate_limit::{RateLimit, RateLimitAction};
 
 /// permessage-deflate (RFC 7692): whether and how messages are compressed.
 ///
@@ -112,6 +115,42 @@ pub struct Settings {
     /// Puts error details in upgrade-error responses and close reasons, and captures panic
     /// backtraces. Off by default: error text can leak internals to clients.
     pub debug: bool,
+    /// Most open connections of this controller (one route); an upgrade beyond it is refused
+    /// with 503 and `Retry-After` ([`UpgradeError::TooManyConnections`](crate::UpgradeError::TooManyConnections)).
+    /// A slot is taken when the upgrade is accepted and freed when the connection's task
+    /// ends, however it ends. `None` (the default): no limit. `ws_controller::serve` has a
+    /// server-wide cap too ([`Server::max_connections`](crate::Server::max_connections)).
+    pub max_connections: Option<usize>,
+    /// Most open connections of this controller from one client address (IP, any port);
+    /// beyond it the upgrade is refused with 429 and `Retry-After`
+    /// ([`UpgradeError::TooManyFromClient`](crate::UpgradeError::TooManyFromClient)). `None`
+    /// (the default): no limit.
+    ///
+    /// **Behind a proxy** every client has the proxy's address, so this cap would limit the
+    /// proxy: set [`Settings::client_address_header`] to the header the proxy writes. The
+    /// limit needs the peer address: `ws_controller::serve` provides it, `axum::serve` does
+    /// with `into_make_service_with_connect_info::<SocketAddr>()`; without one the cap does
+    /// not apply.
+    pub max_connections_per_client: Option<usize>,
+    /// A header set by a **trusted** reverse proxy that carries the client's address
+    /// (`x-forwarded-for`, `x-real-ip`): its last comma-separated entry, which is the one
+    /// the nearest proxy appended, is the client address for
+    /// [`Settings::max_connections_per_client`]. Only set it when every request comes
+    /// through that proxy: a client that reaches the server directly can write any address
+    /// there. A missing or unparsable value counts as the peer's address. Default `None`.
+    pub client_address_header: Option<HeaderName>,
+    /// The `Retry-After` a refused upgrade (503 or 429 for a limit) carries. Default 5 s.
+    pub retry_after: Duration,
+    /// How many bytes of the upgrade request's headers (names and values) a connection
+    /// keeps for its life ([`Sender::headers`](crate::Sender::headers)): headers are kept
+    /// in request order while they fit, the rest dropped. The extractors and hooks that run
+    /// before the upgrade see every header. Method, URI and extensions are always kept.
+    /// Default 8 KiB: without a bound, 2,000 connections with 360 KB of headers each kept
+    /// 700 MB.
+    pub kept_headers_bytes: usize,
+    /// Inbound rate limit of each connection (messages and bytes per second, token
+    /// buckets); `None` (the default): no limit.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for Settings {
@@ -130,6 +169,12 @@ impl Default for Settings {
             compression: Compression::Off,
             compression_threshold: 1 << 10,
             debug: false,
+            max_connections: None,
+            max_connections_per_client: None,
+            client_address_header: None,
+            retry_after: Duration::from_secs(5),
+            kept_headers_bytes: 8 << 10,
+            rate_limit: None,
         }
     }
 }
@@ -214,6 +259,42 @@ impl Settings {
     /// Sets [`Settings::compression_threshold`].
     pub fn compression_threshold(mut self, bytes: usize) -> Self {
         self.compression_threshold = bytes;
+        self
+    }
+
+    /// Sets [`Settings::max_connections`].
+    pub fn max_connections(mut self, max: Option<usize>) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Sets [`Settings::max_connections_per_client`].
+    pub fn max_connections_per_client(mut self, max: Option<usize>) -> Self {
+        self.max_connections_per_client = max;
+        self
+    }
+
+    /// Sets [`Settings::client_address_header`] (read its warning first).
+    pub fn client_address_header(mut self, header: Option<HeaderName>) -> Self {
+        self.client_address_header = header;
+        self
+    }
+
+    /// Sets [`Settings::retry_after`].
+    pub fn retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = after;
+        self
+    }
+
+    /// Sets [`Settings::kept_headers_bytes`].
+    pub fn kept_headers_bytes(mut self, bytes: usize) -> Self {
+        self.kept_headers_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Settings::rate_limit`].
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = limit;
         self
     }
 

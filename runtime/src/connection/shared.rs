@@ -16,6 +16,7 @@ use crate::connection::conn::ConnId;
 use crate::connection::error::ConnError;
 use crate::connection::prepared::Outgoing;
 use crate::connection::settings::{Settings, SlowConsumer};
+use crate::metrics::ConnMetrics;
 
 /// What senders queue for the driver: messages and ping requests.
 ///
@@ -85,6 +86,8 @@ pub(crate) struct Shared {
     pub(crate) closed: watch::Receiver<Option<CloseError>>,
     /// Typed per-connection data (`Sender::insert`/`get`, in `data.rs`).
     pub(crate) data: Mutex<http::Extensions>,
+    /// The connection's metric handles (nothing without the `metrics` feature).
+    pub(crate) metrics: ConnMetrics,
 }
 
 impl Shared {
@@ -94,6 +97,7 @@ impl Shared {
         peer_addr: Option<SocketAddr>,
         settings: &Settings,
         closed: watch::Receiver<Option<CloseError>>,
+        metrics: ConnMetrics,
     ) -> Self {
         Self {
             id: ConnId::next(),
@@ -120,6 +124,7 @@ impl Shared {
             pending_error: Mutex::new(None),
             closed,
             data: Mutex::new(http::Extensions::new()),
+            metrics,
         }
     }
 

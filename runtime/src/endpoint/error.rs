@@ -155,8 +155,42 @@ pub enum UpgradeError {
     /// The origin check refused the request's `Origin` (403).
     #[error("origin not allowed")]
     Origin,
-    /// The HTTP connection cannot be upgraded (an HTTP/2 request, or a server without
-    /// upgrade support) (426).
+    /// An HTTP/2 request's method is not CONNECT (405): RFC 8441 opens WebSockets with
+    /// extended CONNECT.
+    #[error("a WebSocket over HTTP/2 requires the CONNECT method, got {0}")]
+    MethodNotConnect(http::Method),
+    /// An HTTP/2 CONNECT without `:protocol websocket` (400).
+    #[error("an HTTP/2 WebSocket CONNECT must carry `:protocol websocket`")]
+    ProtocolPseudoHeader,
+    /// The upgrade request has a body (`Content-Length` other than 0, or any
+    /// `Transfer-Encoding`) (400). Accepting it would hand the body's bytes to the
+    /// WebSocket, or desynchronise a proxy that reads the request differently.
+    #[error("a WebSocket upgrade request must not have a body")]
+    Body,
+    /// The controller's [`Settings::max_connections`](crate::Settings::max_connections) is
+    /// reached (503, with `Retry-After`).
+    #[error("too many connections on this route (limit {limit})")]
+    TooManyConnections {
+        /// The limit.
+        limit: usize,
+    },
+    /// The server's [`Server::max_connections`](crate::Server::max_connections) is reached
+    /// (503, with `Retry-After`).
+    #[error("too many connections on this server (limit {limit})")]
+    ServerFull {
+        /// The limit.
+        limit: usize,
+    },
+    /// The client's address has
+    /// [`Settings::max_connections_per_client`](crate::Settings::max_connections_per_client)
+    /// connections open (429, with `Retry-After`).
+    #[error("too many connections from this client (limit {limit})")]
+    TooManyFromClient {
+        /// The limit.
+        limit: usize,
+    },
+    /// The HTTP connection cannot be upgraded (a server without upgrade support, or HTTP/2
+    /// without the `http2` feature) (426).
     #[error("this connection cannot be upgraded")]
     NotUpgradable,
     /// The server is shutting down and takes no new connections (503).

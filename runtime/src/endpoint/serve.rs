@@ -16,6 +16,8 @@ use ws_controller_protocol::deflate::DeflateParams;
 
 use crate::connection::close::is_close_error;
 use crate::connection::driver::{Driver, Engine};
+use crate::endpoint::limits::{Admission, RouteLimits};
+use crate::metrics::ConnMetrics;
 use crate::{Conn, Controller, Error, ErrorKind, Settings};
 
 /// What the opening handshake agreed on, for [`serve_connection`].
@@ -29,6 +31,10 @@ pub struct Negotiated {
     pub compression: Option<DeflateParams>,
     /// The peer's address, when known.
     pub peer_addr: Option<SocketAddr>,
+    /// The parent of the connection's `ws` span: the upgrade request's span, so what a
+    /// request-level layer (`tower_http::trace::TraceLayer`, a request id) recorded follows
+    /// the connection. `None`: the span current when the connection is set up.
+    pub span: Option<tracing::Span>,
 }
 
 impl Negotiated {
@@ -47,6 +53,12 @@ impl Negotiated {
     /// Sets [`Negotiated::peer_addr`].
     pub fn peer_addr(mut self, addr: SocketAddr) -> Self {
         self.peer_addr = Some(addr);
+        self
+    }
+
+    /// Sets [`Negotiated::span`].
+    pub fn span(mut self, span: tracing::Span) -> Self {
+        self.span = Some(span);
         self
     }
 }
@@ -76,11 +88,12 @@ where
     T: AsyncRead + AsyncWrite + Unpin + 'a,
 {
     connection(
-        Borrowed(controller, settings),
+        Borrowed(controller, settings, C::DECLARED_PATH),
         stream,
         request,
         extract,
         negotiated,
+        Admission::default(),
     )
 }
 
@@ -88,9 +101,12 @@ where
 pub(crate) trait EndpointRef<C> {
     fn controller(&self) -> &C;
     fn settings(&self) -> &Settings;
+    /// The `route` label of the connection's metrics.
+    fn route(&self, request: &Parts) -> Arc<str>;
 }
 
-struct Borrowed<'a, C>(&'a C, &'a Settings);
+/// The controller, its settings and its declared route.
+struct Borrowed<'a, C>(&'a C, &'a Settings, Option<&'static str>);
 
 impl<C> EndpointRef<C> for Borrowed<'_, C> {
     fn controller(&self) -> &C {
@@ -98,6 +114,9 @@ impl<C> EndpointRef<C> for Borrowed<'_, C> {
     }
     fn settings(&self) -> &Settings {
         self.1
+    }
+    fn route(&self, request: &Parts) -> Arc<str> {
+        route_label(self.2.map(Arc::from).as_ref(), request)
     }
 }
 
@@ -107,6 +126,21 @@ impl<C> EndpointRef<C> for SharedEndpoint<C> {
     }
     fn settings(&self) -> &Settings {
         &self.settings
+    }
+    fn route(&self, request: &Parts) -> Arc<str> {
+        route_label(self.route.as_ref(), request)
+    }
+}
+
+/// The route template: the one the route was built with, else the one axum matched, else
+/// `unknown` (never the concrete path: labels must stay few).
+pub(crate) fn route_label(route: Option<&Arc<str>>, request: &Parts) -> Arc<str> {
+    if let Some(route) = route {
+        return route.clone();
+    }
+    match request.extensions.get::<axum::extract::MatchedPath>() {
+        Some(matched) => Arc::from(matched.as_str()),
+        None => Arc::from("unknown"),
     }
 }
 
@@ -121,6 +155,7 @@ pub(crate) fn connection<C, S, T, E>(
     request: Parts,
     extract: C::Extract,
     negotiated: Negotiated,
+    admission: Admission,
 ) -> impl Future<Output = ()>
 where
     C: Controller<S>,
@@ -131,23 +166,36 @@ where
         subprotocol,
         compression,
         peer_addr,
+        span: parent,
     } = negotiated;
     let engine = Engine::server(endpoint.settings(), compression.as_ref());
-    let (conn, ends) = Conn::new(request, subprotocol, peer_addr, endpoint.settings());
+    let (metrics, active) = ConnMetrics::open(endpoint.route(&request));
+    let (conn, ends) = Conn::new(
+        request,
+        subprotocol,
+        peer_addr,
+        endpoint.settings(),
+        metrics,
+    );
     let sender = conn.sender();
     // Runs the end hooks (registry removal) when the future ends or is dropped.
     let ended = EndGuard(sender.clone());
     if let Some(hub) = endpoint.controller().hub() {
         hub.register(&sender);
     }
+    let parent = parent.unwrap_or_else(tracing::Span::current);
     let span = tracing::debug_span!(
+        parent: &parent,
         "ws",
         path = %sender.uri().path(),
         peer = ?peer_addr,
         id = %sender.id(),
     );
+    drop(parent);
     let mut driver = Driver::new(stream, engine, ends);
     async move {
+        // Dropped with this future however it ends: the limits' slots, then the gauge.
+        let _held = (admission, active);
         let _ended = ended;
         let controller = endpoint.controller();
         let settings = endpoint.settings();
@@ -166,6 +214,11 @@ where
             match error {
                 None => sender.close_normal().await,
                 Some(error) => {
+                    match error.kind() {
+                        ErrorKind::Handler => sender.shared.metrics.handler_error("error"),
+                        ErrorKind::Panic => sender.shared.metrics.handler_error("panic"),
+                        _ => {}
+                    }
                     let hook = crate::endpoint::panic::catch_sync(|| {
                         controller.on_error(sender.request(), &error)
                     });
@@ -177,6 +230,7 @@ where
             }
         };
         let (status, ()) = together(driver.run(), serve).await;
+        sender.shared.metrics.closed(status.code.as_u16());
         tracing::debug!(
             code = status.code.as_u16(),
             reason = %status.reason,
@@ -325,6 +379,9 @@ impl Drop for EndGuard {
 pub(crate) struct Endpoint<C> {
     pub(crate) controller: C,
     pub(crate) settings: Settings,
+    pub(crate) limits: RouteLimits,
+    /// The route template the route was built with, when known.
+    pub(crate) route: Option<Arc<str>>,
 }
 
 pub(crate) type SharedEndpoint<C> = Arc<Endpoint<C>>;

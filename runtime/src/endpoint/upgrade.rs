@@ -4,24 +4,24 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, MethodRouter};
 use axum::Router;
 use http::header::{
-    HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT,
-    SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION,
-    UPGRADE,
+    HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER, SEC_WEBSOCKET_EXTENSIONS,
+    SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use http::request::Parts;
-use http::{HeaderMap, Method, StatusCode};
+use http::StatusCode;
 use hyper_util::rt::TokioIo;
-use ws_controller_protocol::deflate::{accept_offer, DeflateParams};
-use ws_controller_protocol::handshake::accept_key;
+use ws_controller_protocol::deflate::accept_offer;
 
+use crate::endpoint::handshake::{accept, select_subprotocol, validate};
+use crate::endpoint::limits::RouteLimits;
 use crate::endpoint::panic::catch_sync;
-use crate::endpoint::serve::{connection, Endpoint, Negotiated, SharedEndpoint};
+use crate::endpoint::request::keep;
+use crate::endpoint::serve::{connection, route_label, Endpoint, Negotiated, SharedEndpoint};
 use crate::{Controller, UpgradeError};
 
 /// A router with `controller` at `path` (any method reaches it, so a wrong method gets 405
@@ -61,7 +61,7 @@ where
             std::any::type_name::<C>(),
         );
     }
-    Router::new().route(path, handler(controller))
+    Router::new().route(path, handler_at(controller, Some(path)))
 }
 
 /// The upgrade handler of `controller` as a method router, to mount with `Router::route`.
@@ -70,9 +70,21 @@ where
     C: Controller<S>,
     S: Clone + Send + Sync + 'static,
 {
+    handler_at(controller, C::DECLARED_PATH)
+}
+
+/// [`handler`], for the route template `route` (the metrics' `route` label).
+fn handler_at<C, S>(controller: C, route: Option<&str>) -> MethodRouter<S>
+where
+    C: Controller<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    let settings = controller.settings();
     let endpoint = Arc::new(Endpoint {
-        settings: controller.settings(),
+        limits: RouteLimits::new(&settings),
+        settings,
         controller,
+        route: route.map(Arc::from),
     });
     any(move |State(state): State<S>, request: Request| {
         let endpoint = endpoint.clone();
@@ -109,6 +121,9 @@ where
     C: Controller<S>,
     S: Send + Sync + 'static,
 {
+    // The request's span (a `TraceLayer`'s, with its request id) becomes the parent of the
+    // connection's.
+    let span = tracing::Span::current();
     let (mut parts, _body) = request.into_parts();
     let handshake = match validate(&parts) {
         Ok(handshake) => handshake,
@@ -138,6 +153,21 @@ where
         }
         Err(panic) => return refuse_panic(&endpoint, &parts, panic),
     }
+    let peer_addr = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
+    // Slots are taken before the extractors run, and held until the connection ends.
+    let admission = match endpoint.limits.admit(&parts, peer_addr) {
+        Ok(admission) => admission,
+        Err(reason) => {
+            let status = match reason {
+                UpgradeError::TooManyFromClient { .. } => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return refuse(&endpoint, &parts, status, reason);
+        }
+    };
     let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
         return refuse(
             &endpoint,
@@ -153,7 +183,11 @@ where
     .await;
     let extract = match extracted {
         Ok(Ok(extract)) => extract,
-        Ok(Err(rejection)) => return rejection.into_response(),
+        Ok(Err(rejection)) => {
+            let response = rejection.into_response();
+            refused(&endpoint, &parts, response.status());
+            return response;
+        }
         Err((payload, _)) => {
             let message = crate::endpoint::panic::payload_message(payload.as_ref());
             return refuse_panic(&endpoint, &parts, message);
@@ -168,17 +202,19 @@ where
         let offers = parts.headers.get_all(SEC_WEBSOCKET_EXTENSIONS);
         accept_offer(offers.iter().map(HeaderValue::as_bytes), &config)
     });
-    let response = switching_protocols(
+    let response = accept(
+        &handshake,
         extra,
-        &handshake.key,
         subprotocol.as_deref(),
         compression.as_ref(),
     );
-    let peer_addr = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0);
-    detach(&mut parts);
+    let dropped = keep(&mut parts, endpoint.settings.kept_headers_bytes);
+    if dropped > 0 {
+        tracing::debug!(
+            dropped,
+            "upgrade request headers beyond `kept_headers_bytes` are not kept"
+        );
+    }
 
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
@@ -192,127 +228,27 @@ where
             subprotocol,
             compression,
             peer_addr,
+            span: Some(span),
         };
         // The connection gets a task of its own, sized for serving it; this one, which
         // waited for the upgrade, ends.
-        let serving = connection(endpoint, TokioIo::new(upgraded), parts, extract, negotiated);
+        let serving = connection(
+            endpoint,
+            TokioIo::new(upgraded),
+            parts,
+            extract,
+            negotiated,
+            admission,
+        );
         tokio::spawn(serving);
     });
     response
 }
 
-struct Handshake {
-    key: HeaderValue,
-}
-
-/// Copies the URI and header values out of the HTTP server's read buffer.
-///
-/// The request head lives as long as the connection ([`Sender::request`](crate::Sender::request)),
-/// and hyper parses the URI and header values as slices of its read buffer (8 KiB or more):
-/// kept as they are, they would keep that whole buffer alive on every connection.
-fn detach(parts: &mut Parts) {
-    let mut headers = HeaderMap::with_capacity(parts.headers.len());
-    for (name, value) in &parts.headers {
-        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
-        copy.set_sensitive(value.is_sensitive());
-        headers.append(name.clone(), copy);
-    }
-    parts.headers = headers;
-    if let Ok(uri) = http::Uri::try_from(parts.uri.to_string()) {
-        parts.uri = uri;
-    }
-}
-
-fn validate(parts: &Parts) -> Result<Handshake, (StatusCode, UpgradeError)> {
-    if parts.method != Method::GET {
-        return Err((
-            StatusCode::METHOD_NOT_ALLOWED,
-            UpgradeError::MethodNotGet(parts.method.clone()),
-        ));
-    }
-    if !header_has_token(&parts.headers, &CONNECTION, "upgrade") {
-        return Err((StatusCode::UPGRADE_REQUIRED, UpgradeError::ConnectionHeader));
-    }
-    if !header_has_token(&parts.headers, &UPGRADE, "websocket") {
-        return Err((StatusCode::UPGRADE_REQUIRED, UpgradeError::UpgradeHeader));
-    }
-    let mut versions = parts.headers.get_all(SEC_WEBSOCKET_VERSION).iter();
-    match (versions.next(), versions.next()) {
-        (Some(v), None) if v.as_bytes().trim_ascii() == b"13" => {}
-        _ => return Err((StatusCode::BAD_REQUEST, UpgradeError::Version)),
-    }
-    let mut keys = parts.headers.get_all(SEC_WEBSOCKET_KEY).iter();
-    match (keys.next(), keys.next()) {
-        (Some(key), None) if is_valid_key(key.as_bytes()) => Ok(Handshake { key: key.clone() }),
-        _ => Err((StatusCode::BAD_REQUEST, UpgradeError::Key)),
-    }
-}
-
-/// True when some value of `name` lists `token` (comma-separated, ASCII case-insensitive).
-fn header_has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    headers.get_all(name).iter().any(|value| {
-        value
-            .as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-    })
-}
-
-/// A key is the base64 encoding of 16 bytes: 22 significant characters and `==` (§4.1).
-fn is_valid_key(key: &[u8]) -> bool {
-    let key = key.trim_ascii();
-    let is_b64 = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
-    key.len() == 24
-        && key[..22].iter().all(is_b64)
-        && &key[22..] == b"=="
-        // The last significant character carries 2 data bits; the other 4 must be zero.
-        && matches!(key[21], b'A' | b'Q' | b'g' | b'w')
-}
-
-/// The first of the server's protocols (its preference order) that the client offered.
-fn select_subprotocol(headers: &HeaderMap, supported: &[String]) -> Option<String> {
-    let offered: Vec<&str> = headers
-        .get_all(SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect();
-    supported
-        .iter()
-        .find(|s| offered.iter().any(|o| o == s))
-        .cloned()
-}
-
-fn switching_protocols(
-    extra: HeaderMap,
-    key: &HeaderValue,
-    subprotocol: Option<&str>,
-    compression: Option<&DeflateParams>,
-) -> Response {
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = response.headers_mut();
-    // The hook's headers go first so the handshake's own always win.
-    headers.extend(extra);
-    headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    let accept = accept_key(key.as_bytes().trim_ascii());
-    if let Ok(accept) = HeaderValue::from_str(&accept) {
-        headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
-    }
-    // What the handshake negotiated is the handshake's to say, whatever the hook added.
-    headers.remove(SEC_WEBSOCKET_PROTOCOL);
-    if let Some(protocol) = subprotocol.and_then(|p| HeaderValue::from_str(p).ok()) {
-        headers.insert(SEC_WEBSOCKET_PROTOCOL, protocol);
-    }
-    headers.remove(SEC_WEBSOCKET_EXTENSIONS);
-    if let Some(params) = compression {
-        if let Ok(value) = HeaderValue::from_str(&params.response_header()) {
-            headers.insert(SEC_WEBSOCKET_EXTENSIONS, value);
-        }
-    }
-    response
+/// Counts a refused upgrade.
+fn refused<C>(endpoint: &Endpoint<C>, parts: &Parts, status: StatusCode) {
+    let route = route_label(endpoint.route.as_ref(), parts);
+    crate::metrics::upgrade_refused(&route, status.as_u16());
 }
 
 /// Builds the refusal with the hook, then adds the headers the status requires.
@@ -336,12 +272,27 @@ fn refuse<C: Controller<S>, S>(
             }
         };
     let status = response.status();
+    refused(endpoint, parts, status);
     let headers = response.headers_mut();
+    if let UpgradeError::TooManyConnections { .. }
+    | UpgradeError::ServerFull { .. }
+    | UpgradeError::TooManyFromClient { .. } = reason
+    {
+        let seconds = endpoint.settings.retry_after.as_secs_f64().ceil().max(1.0);
+        headers
+            .entry(RETRY_AFTER)
+            .or_insert(HeaderValue::from(seconds as u64));
+    }
     match status {
         StatusCode::METHOD_NOT_ALLOWED => {
+            let allow = if parts.version >= http::Version::HTTP_2 {
+                "CONNECT"
+            } else {
+                "GET"
+            };
             headers
                 .entry(ALLOW)
-                .or_insert(HeaderValue::from_static("GET"));
+                .or_insert(HeaderValue::from_static(allow));
         }
         StatusCode::UPGRADE_REQUIRED => {
             headers
@@ -373,52 +324,4 @@ fn refuse_panic<C: Controller<S>, S>(
         StatusCode::INTERNAL_SERVER_ERROR,
         UpgradeError::HookPanicked(panic),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_validation() {
-        assert!(is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ=="));
-        assert!(is_valid_key(b" dGhlIHNhbXBsZSBub25jZQ== "));
-        for bad in [
-            &b""[..],
-            b"dGhlIHNhbXBsZSBub25jZQ",
-            b"dGhlIHNhbXBsZSBub25jZQ=",
-            b"dGhlIHNhbXBsZSBub25jZR==",
-            b"dGhlIHNhbXBsZSBub25j*Q==",
-            b"dGhlIHNhbXBsZSBub25jZQ==AA",
-            b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        ] {
-            assert!(!is_valid_key(bad), "{}", String::from_utf8_lossy(bad));
-        }
-    }
-
-    #[test]
-    fn subprotocol_uses_server_preference() {
-        let mut headers = HeaderMap::new();
-        headers.append(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("a, b"));
-        headers.append(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("c"));
-        let supported = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            select_subprotocol(&headers, &supported(&["c", "a"])),
-            Some("c".into())
-        );
-        assert_eq!(select_subprotocol(&headers, &supported(&["x"])), None);
-        assert_eq!(
-            select_subprotocol(&HeaderMap::new(), &supported(&["a"])),
-            None
-        );
-    }
-
-    #[test]
-    fn connection_tokens() {
-        let mut headers = HeaderMap::new();
-        headers.insert(CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
-        assert!(header_has_token(&headers, &CONNECTION, "upgrade"));
-        headers.insert(CONNECTION, HeaderValue::from_static("upgrades"));
-        assert!(!header_has_token(&headers, &CONNECTION, "upgrade"));
-    }
 }

@@ -237,6 +237,7 @@ impl Hub {
             deliver::fan_out(members, &message, true, &mut report)
         };
         deliver::wait_for(waiting, &mut report).await;
+        crate::metrics::broadcast(report.delivered, report.dropped, report.closed);
         report
     }
 
@@ -305,6 +306,7 @@ impl Hub {
             futures_util::future::join(deliver::wait_for(waiting, &mut waited), remote).await;
         report.delivered += waited.delivered;
         report.remote = remote;
+        crate::metrics::broadcast(report.delivered, report.dropped, report.closed);
         report
     }
 

@@ -34,6 +34,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         if !flush {
             self.discard_frames();
         }
+        self.add_latest_pong();
         self.encoder.close(code.as_u16(), reason, &mut self.out);
         match tokio::time::timeout_at(deadline, self.write_frames()).await {
             Ok(Ok(())) => Phase::Closing(deadline),
@@ -68,6 +69,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         };
         *status = Some(received);
         // Replies taken before the peer's close go out before the echo of it.
+        self.add_latest_pong();
         match &frame {
             None => self.encoder.close_empty(&mut self.out),
             Some(frame) => self.encoder.close(frame.code, &frame.reason, &mut self.out),

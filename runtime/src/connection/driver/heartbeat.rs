@@ -3,12 +3,16 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use ws_controller_protocol::frame::OpCode;
 
 use super::Driver;
+
+/// Most pongs written together (see [`Driver::queue_pong`]).
+pub(super) const PONGS_PER_BATCH: usize = 16;
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
     /// Adds a ping whose payload is its id; `reply` learns the round-trip time.
@@ -21,9 +25,26 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         }
     }
 
-    /// Adds the pong that answers a ping.
-    pub(super) fn queue_pong(&mut self, payload: &[u8]) {
-        self.control(OpCode::Pong, payload);
+    /// Answers a ping. Pongs go out with the batched replies: the first
+    /// [`PONGS_PER_BATCH`] - 1 pings of a batch get one each (so a few pings sent together
+    /// are all answered), later ones share one slot that holds the latest ping's pong, so a
+    /// flood costs at most [`PONGS_PER_BATCH`] pongs per write, whatever its rate.
+    pub(super) fn queue_pong(&mut self, payload: Bytes) {
+        if self.pongs_batched + 1 < PONGS_PER_BATCH {
+            self.pongs_batched += 1;
+            self.control(OpCode::Pong, &payload);
+        } else if self.latest_pong.replace(payload).is_none() {
+            self.unflushed += 1;
+        }
+    }
+
+    /// Adds the pong of the latest ping, if one is owed, to the frames to write: before a
+    /// write, and before a close frame (nothing may follow that).
+    pub(super) fn add_latest_pong(&mut self) {
+        if let Some(payload) = self.latest_pong.take() {
+            self.encoder.control(OpCode::Pong, &payload, &mut self.out);
+        }
+        self.pongs_batched = 0;
     }
 
     pub(super) fn on_pong(&mut self, payload: &[u8]) {

@@ -28,6 +28,7 @@ use ws_controller_protocol::deflate::{DeflateParams, Deflater, Inflater};
 use ws_controller_protocol::{Decoder, Encoder, Role};
 
 use crate::connection::close::{CloseCode, CloseError, CloseStatus};
+use crate::connection::rate_limit::RateLimiter;
 use crate::connection::read_buffer::ReadBuffer;
 use crate::connection::settings::Settings;
 use crate::connection::shared::{lock, DriverEnds, Shared};
@@ -46,6 +47,8 @@ pub(crate) struct Engine {
     pub(crate) read_chunk: usize,
     /// Frames gathered before a write.
     pub(crate) write_buffer: usize,
+    /// The inbound rate limit, when there is one.
+    pub(crate) rate_limiter: Option<Box<RateLimiter>>,
 }
 
 impl Engine {
@@ -63,6 +66,11 @@ impl Engine {
             encoder,
             read_chunk: settings.read_buffer_size,
             write_buffer: settings.write_buffer_size,
+            rate_limiter: settings
+                .rate_limit
+                .as_ref()
+                .and_then(RateLimiter::new)
+                .map(Box::new),
         }
     }
 }
@@ -91,6 +99,12 @@ pub(crate) struct Driver<T> {
     /// Frames added since the last write.
     unflushed: usize,
     write_buffer: usize,
+    /// Pongs added since the last write (see [`heartbeat`]).
+    pongs_batched: usize,
+    /// The pong owed to the latest ping once a batch holds its share of pongs; replaced by
+    /// each newer ping (RFC 6455 §5.5.3 asks only for the latest).
+    latest_pong: Option<Bytes>,
+    rate_limiter: Option<Box<RateLimiter>>,
 }
 
 /// Where the connection is in its life.
@@ -124,6 +138,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             large_bytes: 0,
             unflushed: 0,
             write_buffer: engine.write_buffer.max(1),
+            pongs_batched: 0,
+            latest_pong: None,
+            rate_limiter: engine.rate_limiter,
         }
     }
 

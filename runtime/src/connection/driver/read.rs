@@ -9,6 +9,7 @@ use ws_controller_protocol::{Event, Message, ProtocolError};
 use super::{Driver, Phase, Step};
 use crate::connection::close::{CloseCode, CloseError};
 use crate::connection::error::ConnError;
+use crate::connection::rate_limit::{RateLimitAction, RATE_LIMIT_REASON};
 use crate::connection::shared::lock;
 
 /// What a read produced: an event, the end of the stream (`None`), or a failure.
@@ -85,7 +86,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             Event::Ping(payload) => {
                 // Answered with the replies being batched: written when no frame is waiting.
                 if let Phase::Open = phase {
-                    self.queue_pong(&payload);
+                    self.queue_pong(payload);
                 }
                 Step::Continue
             }
@@ -115,12 +116,46 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 Step::Continue
             }
             Phase::Open => {
+                self.shared
+                    .metrics
+                    .received(message.is_text(), message.len());
+                let admitted = self
+                    .rate_limiter
+                    .as_mut()
+                    .is_none_or(|l| l.admit(message.len()));
+                if !admitted {
+                    return Box::pin(self.over_rate_limit(phase, status)).await;
+                }
                 // Frames are read only when the reader has room, or is gone (then nobody will
                 // read this message).
                 let _ = self.deliver(Ok(message));
                 Step::Continue
             }
         }
+    }
+
+    /// A message past the rate limit: dropped, or the connection closed with 1008.
+    async fn over_rate_limit(
+        &mut self,
+        phase: &mut Phase,
+        status: &mut Option<CloseError>,
+    ) -> Step {
+        let action = self.rate_limiter.as_ref().map(|l| l.action);
+        if action == Some(RateLimitAction::Drop) {
+            tracing::debug!("message over the rate limit dropped");
+            return Step::Continue;
+        }
+        tracing::debug!("closing a connection over its rate limit");
+        self.deliver_error(ConnError::RateLimited);
+        self.shared.mark_closing();
+        *status = Some(CloseError::new(
+            CloseCode::POLICY_VIOLATION,
+            RATE_LIMIT_REASON,
+        ));
+        *phase = self
+            .start_close(CloseCode::POLICY_VIOLATION, RATE_LIMIT_REASON, true)
+            .await;
+        Step::Continue
     }
 
     /// Hands an error to the reader, after any message it has not read yet.

@@ -80,6 +80,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 
     /// Adds a data frame for `message` to the frames waiting to be written.
     pub(super) fn frame(&mut self, message: &Outgoing) {
+        // A pong owed to an earlier ping goes before the replies that follow it.
+        if self.latest_pong.is_some() {
+            self.add_latest_pong();
+        }
         let shared_frame = match (message, self.encoder.deflater()) {
             (Outgoing::Prepared(prepared), Some(deflater))
                 if deflater.should_compress(prepared.message().len()) =>
@@ -100,6 +104,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 .encoder
                 .message(message.message(), &mut self.out, INLINE_PAYLOAD),
         };
+        let sent = message.message();
+        self.shared.metrics.sent(sent.is_text(), sent.len());
         if let Payload::Separate(bytes) = payload {
             self.large_bytes += bytes.len();
             self.large.push((self.out.len(), bytes));
@@ -115,6 +121,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 
     /// Writes the frames waiting in `out` and `large`, in order.
     pub(super) async fn write_frames(&mut self) -> Result<(), WriteError> {
+        self.add_latest_pong();
         self.unflushed = 0;
         if self.out.is_empty() && self.large.is_empty() {
             return Ok(());
@@ -153,6 +160,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 
     /// Drops the frames not written yet.
     pub(super) fn discard_frames(&mut self) {
+        self.latest_pong = None;
+        self.pongs_batched = 0;
         self.out = Vec::new();
         self.large.clear();
         self.large_bytes = 0;

@@ -1,30 +1,42 @@
-//! [`serve`]: an HTTP/1.1 server for a router with WebSocket routes, hardened where
-//! `axum::serve` is not: a client must send its request head within the handshake timeout
-//! (so a client that connects and sends nothing, or drips a byte a second, cannot hold a
-//! connection forever), and sockets get `TCP_NODELAY`.
+//! [`serve`]: an HTTP/1.1 (and, with the `http2` feature, HTTP/2 h2c) server for a router
+//! with WebSocket routes, hardened where `axum::serve` is not: a client must send its
+//! request head within the handshake timeout (so a client that connects and sends nothing,
+//! or drips a byte a second, cannot hold a connection forever), request heads are bounded,
+//! an optional cap bounds the WebSocket connections of the whole server, `accept` failures
+//! back off, and sockets get `TCP_NODELAY`.
 
-use std::convert::Infallible;
+mod accept;
+mod http;
+#[cfg(feature = "http2")]
+mod prefixed;
+
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower_service::Service;
+
+use crate::endpoint::limits::{Cap, ServerCap};
 
 /// Default time a client has to send its whole request head.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default limit of a request head (request line and headers), in bytes: beyond it the
+/// request is answered 431.
+pub const DEFAULT_MAX_REQUEST_HEAD: usize = 16 << 10;
+
 /// Serves `app` on `listener`. Await the returned [`Server`] (after configuring it).
 ///
-/// Each request carries [`ConnectInfo<SocketAddr>`], so [`Sender::peer_addr`](crate::Sender::peer_addr)
-/// is set.
+/// Each request carries [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo), so
+/// [`Sender::peer_addr`](crate::Sender::peer_addr) is set.
+///
+/// With the `http2` feature the server also speaks HTTP/2 with prior knowledge (h2c, told
+/// apart from HTTP/1.1 by its connection preface) and advertises
+/// `SETTINGS_ENABLE_CONNECT_PROTOCOL`, so WebSocket routes accept RFC 8441 extended
+/// CONNECT. TLS (and with it ALPN's `h2`) is the job of a proxy in front.
 ///
 /// ```no_run
 /// # async fn run(app: axum::Router) -> std::io::Result<()> {
@@ -41,6 +53,9 @@ pub fn serve(listener: TcpListener, app: Router) -> Server {
         handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
         nodelay: true,
         signal: None,
+        max_connections: None,
+        max_request_head: DEFAULT_MAX_REQUEST_HEAD,
+        max_headers: None,
     }
 }
 
@@ -52,6 +67,9 @@ pub struct Server {
     handshake_timeout: Option<Duration>,
     nodelay: bool,
     signal: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    max_connections: Option<usize>,
+    max_request_head: usize,
+    max_headers: Option<usize>,
 }
 
 impl Server {
@@ -59,6 +77,34 @@ impl Server {
     /// waits forever.
     pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Most WebSocket connections open on the whole server, across routes: an upgrade
+    /// beyond it is refused with 503 and `Retry-After` through the route's upgrade-error
+    /// hook ([`UpgradeError::ServerFull`](crate::UpgradeError::ServerFull)). A slot is freed
+    /// when its connection ends, however it ends. `None` (the default): no cap. Each
+    /// controller can have its own cap too
+    /// ([`Settings::max_connections`](crate::Settings::max_connections)).
+    ///
+    /// Keep it below the process's file descriptor limit (`ulimit -n`) with room for the
+    /// HTTP requests that are refused: at the limit, nobody can even be told 503.
+    pub fn max_connections(mut self, max: Option<usize>) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Largest request head (request line and headers, or an HTTP/2 header list), in
+    /// bytes; a larger one is answered 431 Request Header Fields Too Large. Default
+    /// [`DEFAULT_MAX_REQUEST_HEAD`] (16 KiB).
+    pub fn max_request_head(mut self, bytes: usize) -> Self {
+        self.max_request_head = bytes;
+        self
+    }
+
+    /// Most headers in an HTTP/1.1 request; more are answered 431. Default hyper's, 100.
+    pub fn max_headers(mut self, max: usize) -> Self {
+        self.max_headers = Some(max);
         self
     }
 
@@ -93,22 +139,24 @@ impl Server {
             handshake_timeout,
             nodelay,
             signal,
+            max_connections,
+            max_request_head,
+            max_headers,
         } = self;
+        let config = http::ConnConfig {
+            handshake_timeout,
+            max_head: max_request_head,
+            max_headers,
+            cap: max_connections.map(|max| ServerCap(Cap::new(max))),
+        };
         let mut signal = signal.unwrap_or_else(|| Box::pin(std::future::pending()));
         // Signalled when shutting down; every connection task holds a receiver, so the
         // sender learns when the last one has finished.
         let (stop_tx, stop_rx) = watch::channel(());
+        let mut backoff = accept::Backoff::default();
         loop {
             let (tcp, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %err, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+                accepted = accept::accept(&listener, &mut backoff) => accepted,
                 () = &mut signal => break,
             };
             if nodelay {
@@ -116,45 +164,14 @@ impl Server {
                     tracing::debug!(error = %err, "could not set TCP_NODELAY");
                 }
             }
-            let router = app.clone();
-            let service = hyper::service::service_fn(
-                move |mut request: hyper::Request<Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    // A router clone is one `Arc`; `call` needs it mutably.
-                    let response = router.clone().call(request.map(Body::new));
-                    async move { Ok::<_, Infallible>(response.await.unwrap_or_else(|e| match e {})) }
-                },
-            );
-            let mut stop = stop_rx.clone();
-            tokio::spawn(async move {
-                let mut builder = hyper::server::conn::http1::Builder::new();
-                builder
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(handshake_timeout);
-                let conn = builder
-                    .serve_connection(TokioIo::new(tcp), service)
-                    .with_upgrades();
-                let mut conn = std::pin::pin!(conn);
-                tokio::select! {
-                    result = conn.as_mut() => log_end(result),
-                    _ = stop.changed() => {
-                        conn.as_mut().graceful_shutdown();
-                        log_end(conn.await);
-                    }
-                }
-            });
+            let serving = http::serve_tcp(tcp, peer, app.clone(), config.clone(), stop_rx.clone());
+            tokio::spawn(serving);
         }
         drop(listener);
         let _ = stop_tx.send(());
         drop(stop_rx);
         stop_tx.closed().await;
         Ok(())
-    }
-}
-
-fn log_end(result: Result<(), hyper::Error>) {
-    if let Err(err) = result {
-        tracing::debug!(error = %err, "HTTP connection ended with an error");
     }
 }
 
