@@ -29,16 +29,6 @@ impl Controller for Echo {
     }
 }
 
-/// A field of `/proc/self/status`, in KiB.
-fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .unwrap_or_else(|| panic!("{field} in /proc/self/status"));
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn declared_lengths_reserve_nothing() {
     const CONNECTIONS: usize = 300;
@@ -57,7 +47,7 @@ async fn declared_lengths_reserve_nothing() {
         b"warm"
     );
 
-    let (size_before, rss_before) = (status_kib("VmSize:"), status_kib("VmRSS:"));
+    let (size_before, rss_before) = (common::status_kib("VmSize:"), common::status_kib("VmRSS:"));
     let mut held: Vec<RawConn> = Vec::with_capacity(CONNECTIONS);
     let mut head = vec![0x82, 0x80 | 127];
     head.extend_from_slice(&(16u64 << 20).to_be_bytes());
@@ -81,7 +71,7 @@ async fn declared_lengths_reserve_nothing() {
             .payload,
         b"probe"
     );
-    let (size_after, rss_after) = (status_kib("VmSize:"), status_kib("VmRSS:"));
+    let (size_after, rss_after) = (common::status_kib("VmSize:"), common::status_kib("VmRSS:"));
     let (size_growth, rss_growth) = (
         size_after.saturating_sub(size_before),
         rss_after.saturating_sub(rss_before),

@@ -45,7 +45,7 @@ async fn a_ping_flood_is_answered_without_growing_memory() {
         payload[..8].copy_from_slice(&(i as u64).to_be_bytes());
         payload
     };
-    let rss_before = rss_kib();
+    let rss_before = common::status_kib("VmRSS:");
     // The flood is written by its own task: the server answers pongs only as fast as we
     // read them, so a writer that also had to read would deadlock itself, not the server.
     let writer = tokio::spawn(async move {
@@ -113,7 +113,7 @@ async fn a_ping_flood_is_answered_without_growing_memory() {
         .unwrap();
 
     // The server keeps at most one pending pong: the flood leaves no trace in memory.
-    let growth = rss_kib().saturating_sub(rss_before);
+    let growth = common::status_kib("VmRSS:").saturating_sub(rss_before);
     assert!(
         growth < 32 << 10,
         "resident memory grew by {growth} KiB during the flood"
@@ -142,17 +142,4 @@ fn parse_frame(data: &[u8]) -> Option<((u8, Vec<u8>), usize)> {
         (data[0] & 0x0f, data[header..header + len].to_vec()),
         header + len,
     ))
-}
-
-/// This process's resident set size.
-fn rss_kib() -> usize {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }

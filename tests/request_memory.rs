@@ -49,7 +49,7 @@ async fn connections_keep_a_bounded_copy_of_huge_request_heads() {
             r.header(&format!("x-filler-{i}"), &filler)
         })
         .to_bytes();
-    let rss_before = rss_kib();
+    let rss_before = common::status_kib("VmRSS:");
     let mut open = Vec::with_capacity(CONNECTIONS);
     for _ in 0..CONNECTIONS / 100 {
         let batch = (0..100).map(|_| async {
@@ -60,7 +60,7 @@ async fn connections_keep_a_bounded_copy_of_huge_request_heads() {
         });
         open.extend(futures_util::future::join_all(batch).await);
     }
-    let growth_mib = rss_kib().saturating_sub(rss_before) / 1024;
+    let growth_mib = common::status_kib("VmRSS:").saturating_sub(rss_before) / 1024;
     println!(
         "{CONNECTIONS} connections with {} KB request heads, kept_headers_bytes = {kept}: \
          RSS grew by {growth_mib} MiB",
@@ -71,17 +71,4 @@ async fn connections_keep_a_bounded_copy_of_huge_request_heads() {
         assert!(growth_mib < 200, "RSS grew by {growth_mib} MiB");
     }
     drop(open);
-}
-
-/// This process's resident set size.
-fn rss_kib() -> usize {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -750,3 +750,17 @@ where
     let addr = spawn_server(router).await;
     ScriptServer { addr, hook, done }
 }
+
+/// A field of this process's `/proc/self/status` in KiB (`"VmRSS:"`, `"VmSize:"`); 0 where
+/// there is no such file.
+pub fn status_kib(field: &str) -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
