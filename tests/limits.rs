@@ -249,3 +249,23 @@ async fn past_the_rate_limit_messages_can_be_dropped_instead() {
     assert_eq!(echoes, expected);
     assert_eq!(close, (1000, String::new()));
 }
+
+/// The macro's rate-limit keys.
+struct Limited;
+
+#[ws_controller::ws_controller(path = "/limited", rate_limit_messages = 3, rate_limit_action = drop)]
+impl Limited {
+    #[on_text]
+    async fn text(&self, text: String) -> String {
+        text
+    }
+}
+
+#[tokio::test]
+async fn the_attribute_sets_a_rate_limit_that_drops() {
+    let addr = serve(Limited.into_router(), |s| s).await;
+    let (_, mut raw) = raw_upgrade(addr, &Req::upgrade("/limited")).await;
+    let (echoes, close) = burst(&mut raw, 10, true).await;
+    assert_eq!(echoes, ["0", "1", "2"]);
+    assert_eq!(close, (1000, String::new()));
+}

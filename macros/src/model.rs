@@ -38,6 +38,10 @@ pub struct Settings {
     pub idle_timeout: Option<Option<u64>>,
     pub max_connections: Option<u64>,
     pub max_connections_per_client: Option<u64>,
+    /// Messages and bytes per second, and the action (set only with a limit).
+    pub rate_limit_messages: Option<u64>,
+    pub rate_limit_bytes: Option<u64>,
+    pub rate_limit_action: Option<crate::attr::RateLimitActionArg>,
     pub subprotocols: Option<Vec<String>>,
     pub debug: Option<bool>,
 }

@@ -124,7 +124,7 @@ pub mod __private {
         catch_panic, handler, is_close_error, origin, route, CloseCode, CloseError, CloseStatus,
         Compression, Conn, ConnError, Controller, Error, EventFields, EventProtocol, FromBinary,
         FromJson, FromText, Hub, IntoEventReply, IntoReply, IntoSession, Message, OriginAllowList,
-        Settings, SlowConsumer, UpgradeError,
+        RateLimit, RateLimitAction, Settings, SlowConsumer, UpgradeError,
     };
     pub use axum::extract::FromRequestParts;
     pub use axum::response::{IntoResponse, Response};

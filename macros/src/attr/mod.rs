@@ -13,7 +13,10 @@ use crate::diagnostics::{did_you_mean, Errors};
 
 mod values;
 
-use values::{boolean, compression, duration_or_off, int, list, origin, slow_consumer, string};
+use values::{
+    boolean, compression, duration_or_off, int, list, origin, rate_limit_action, slow_consumer,
+    string,
+};
 
 /// Every key the attribute accepts, in the order the documentation lists them.
 pub const KEYS: &[&str] = &[
@@ -34,6 +37,9 @@ pub const KEYS: &[&str] = &[
     "idle_timeout",
     "max_connections",
     "max_connections_per_client",
+    "rate_limit_messages",
+    "rate_limit_bytes",
+    "rate_limit_action",
     "debug",
     "event_field",
     "data_field",
@@ -65,6 +71,9 @@ pub struct Args {
     pub idle_timeout: Option<Keyed<DurationArg>>,
     pub max_connections: Option<Keyed<LitInt>>,
     pub max_connections_per_client: Option<Keyed<LitInt>>,
+    pub rate_limit_messages: Option<Keyed<LitInt>>,
+    pub rate_limit_bytes: Option<Keyed<LitInt>>,
+    pub rate_limit_action: Option<Keyed<RateLimitActionArg>>,
     pub debug: Option<LitBool>,
     /// `event_field`, `data_field`, `id_field`, `error_field`, in that order.
     pub fields: [Option<Keyed<LitStr>>; 4],
@@ -153,6 +162,13 @@ pub enum CompressionArg {
     Off,
     On,
     ContextTakeover,
+}
+
+/// `rate_limit_action = close | drop`.
+#[derive(Clone, Copy)]
+pub enum RateLimitActionArg {
+    Close,
+    Drop,
 }
 
 /// `ping_interval` / `idle_timeout`: a duration string, or `off`.
@@ -295,7 +311,9 @@ impl Args {
             | "compression_window_bits"
             | "compression_threshold"
             | "max_connections"
-            | "max_connections_per_client" => {
+            | "max_connections_per_client"
+            | "rate_limit_messages"
+            | "rate_limit_bytes" => {
                 let parsed = int(&value, &name).map(|value| Keyed {
                     key: key.clone(),
                     value,
@@ -309,6 +327,8 @@ impl Args {
                     "compression_threshold" => set!(compression_threshold, parsed),
                     "max_connections" => set!(max_connections, parsed),
                     "max_connections_per_client" => set!(max_connections_per_client, parsed),
+                    "rate_limit_messages" => set!(rate_limit_messages, parsed),
+                    "rate_limit_bytes" => set!(rate_limit_bytes, parsed),
                     _ => set!(send_queue, parsed),
                 }
             }
@@ -331,6 +351,13 @@ impl Args {
                 }
             }
             "slow_consumer" => set!(slow_consumer, slow_consumer(&value)),
+            "rate_limit_action" => set!(
+                rate_limit_action,
+                rate_limit_action(&value).map(|value| Keyed {
+                    key: key.clone(),
+                    value
+                })
+            ),
             "compression" => set!(
                 compression,
                 compression(&value).map(|value| Keyed {

@@ -3,7 +3,7 @@
 
 use syn::{Expr, ExprArray, ExprLit, Ident, Lit, LitBool, LitInt, LitStr};
 
-use super::{CompressionArg, DurationArg, List, OriginArg, SlowConsumerArg};
+use super::{CompressionArg, DurationArg, List, OriginArg, RateLimitActionArg, SlowConsumerArg};
 use crate::diagnostics::Errors;
 
 pub(super) fn slow_consumer(value: &Expr) -> syn::Result<SlowConsumerArg> {
@@ -21,6 +21,18 @@ pub(super) fn slow_consumer(value: &Expr) -> syn::Result<SlowConsumerArg> {
             value,
             "`slow_consumer` is one of `close` (1008 when a broadcast finds the queue full), \
              `drop_newest` or `wait`: write e.g. `slow_consumer = drop_newest`",
+        )),
+    }
+}
+
+pub(super) fn rate_limit_action(value: &Expr) -> syn::Result<RateLimitActionArg> {
+    match single_ident(value).map(Ident::to_string).as_deref() {
+        Some("close") => Ok(RateLimitActionArg::Close),
+        Some("drop") => Ok(RateLimitActionArg::Drop),
+        _ => Err(syn::Error::new_spanned(
+            value,
+            "`rate_limit_action` is `close` (1008 \"rate limit exceeded\", the default) or \
+             `drop` (messages over the limit are dropped): write e.g. `rate_limit_action = drop`",
         )),
     }
 }

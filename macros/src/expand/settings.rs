@@ -80,6 +80,32 @@ pub fn settings(s: &model::Settings) -> Option<TokenStream> {
         let n = int(n);
         quote!(::core::option::Option::Some(#n))
     };
+    if s.rate_limit_messages.is_some() || s.rate_limit_bytes.is_some() {
+        let messages = match s.rate_limit_messages {
+            Some(n) => {
+                let n = proc_macro2::Literal::u32_unsuffixed(n as u32);
+                quote!(::core::option::Option::Some(#n))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let bytes = match s.rate_limit_bytes {
+            Some(n) => {
+                let n = int(n);
+                quote!(::core::option::Option::Some(#n))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let action = match s.rate_limit_action {
+            Some(crate::attr::RateLimitActionArg::Drop) => quote!(Drop),
+            _ => quote!(Close),
+        };
+        calls.push(quote!(.rate_limit(::core::option::Option::Some(
+            #p::RateLimit::messages(1)
+                .messages_per_second(#messages)
+                .bytes_per_second(#bytes)
+                .action(#p::RateLimitAction::#action)
+        ))));
+    }
     if let Some(n) = s.max_connections {
         let n = some(n);
         calls.push(quote!(.max_connections(#n)));

@@ -94,6 +94,34 @@ fn compression_window_bits(args: &Args, errors: &mut Errors) -> Option<u64> {
     }
 }
 
+/// `rate_limit_messages` is a `u32` in the runtime.
+fn fits_u32(n: u64, arg: Option<&Keyed<syn::LitInt>>, errors: &mut Errors) -> Option<u64> {
+    if n > u64::from(u32::MAX) {
+        if let Some(arg) = arg {
+            errors.at(
+                arg.value.span(),
+                "`rate_limit_messages` is at most 4_294_967_295 per second",
+            );
+        }
+        return None;
+    }
+    Some(n)
+}
+
+/// `rate_limit_action` only means something with a limit to act on.
+fn rate_limit_action(args: &Args, errors: &mut Errors) -> Option<crate::attr::RateLimitActionArg> {
+    let arg = args.rate_limit_action.as_ref()?;
+    if args.rate_limit_messages.is_none() && args.rate_limit_bytes.is_none() {
+        errors.at(
+            arg.key.span(),
+            "`rate_limit_action` says what happens past a rate limit: add \
+             `rate_limit_messages = ..` or `rate_limit_bytes = ..` (per second)",
+        );
+        return None;
+    }
+    Some(arg.value)
+}
+
 pub fn settings(args: &Args, errors: &mut Errors) -> Settings {
     let size = |arg: &Option<Keyed<syn::LitInt>>, errors: &mut Errors| -> Option<u64> {
         let lit = &arg.as_ref()?.value;
@@ -109,7 +137,10 @@ pub fn settings(args: &Args, errors: &mut Errors) -> Settings {
             Ok(0) => {
                 errors.at(
                     lit.span(),
-                    if key.to_string().starts_with("max_connections") {
+                    if ["max_connections", "rate_limit"]
+                        .iter()
+                        .any(|k| key.to_string().starts_with(k))
+                    {
                         format!("`{key}` must be greater than zero (remove the key for no limit)")
                     } else {
                         format!(
@@ -162,6 +193,10 @@ pub fn settings(args: &Args, errors: &mut Errors) -> Settings {
             .and_then(|arg| duration_or_off(arg, errors)),
         max_connections: size(&args.max_connections, errors),
         max_connections_per_client: size(&args.max_connections_per_client, errors),
+        rate_limit_messages: size(&args.rate_limit_messages, errors)
+            .and_then(|n| fits_u32(n, args.rate_limit_messages.as_ref(), errors)),
+        rate_limit_bytes: size(&args.rate_limit_bytes, errors),
+        rate_limit_action: rate_limit_action(args, errors),
         subprotocols,
         debug: args.debug.as_ref().map(|b| b.value),
     }
