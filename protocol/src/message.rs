@@ -38,6 +38,14 @@ impl Utf8Bytes {
         self.as_str().as_bytes()
     }
 
+    /// The text as a `String`, without copying when this is its only handle.
+    pub fn into_string(self) -> String {
+        match self.0 {
+            Repr::Static(text) => text.to_owned(),
+            Repr::Shared(text) => Arc::try_unwrap(text).unwrap_or_else(|shared| (*shared).clone()),
+        }
+    }
+
     /// The text as reference-counted bytes, without copying.
     pub fn into_bytes(self) -> Bytes {
         match self.0 {

@@ -190,7 +190,7 @@ impl TestClient {
     /// Receives the next message, which must be text.
     pub async fn recv_text(&mut self) -> Result<String, TestError> {
         match self.recv().await? {
-            Message::Text(text) => Ok(text.as_str().to_owned()),
+            Message::Text(text) => Ok(text.into_string()),
             got => Err(TestError::UnexpectedMessage {
                 expected: "text",
                 got,
