@@ -4,6 +4,7 @@
 //! ws-controller-bench run [options]        # the whole comparison (what scripts/bench.sh runs)
 //! ws-controller-bench cluster [options]    # broadcast through redis-server vs in-process
 //! ws-controller-bench server <kind>        # one server (the run starts these itself)
+//! ws-controller-bench inproc [options]     # library cost per message, on in-memory streams
 //! ```
 
 mod alloc;
@@ -11,6 +12,7 @@ mod client;
 mod cluster;
 mod compression;
 mod engine;
+mod inproc;
 mod load;
 mod many;
 mod peak;
@@ -229,7 +231,8 @@ fn usage() -> ! {
          [--server-cpu 0] [--client-cpu 1] [--repeat 3]\n    [--skip memory,traffic,pingpong,\
          pipelined,large,broadcast,compression,deflate-memory,deflate-broadcast,peak]\n  \
          ws-controller-bench cluster [--conns 2000] [--rounds 20] [--burst 50] [--size 64]\n  \
-         ws-controller-bench server <kind>\n\n<kind>@<allocator> runs a server on: glibc (default), glibc-mmap, glibc-trim, \
+         ws-controller-bench server <kind>\n  \
+         ws-controller-bench inproc [--conns 50] [--messages 20000] [--repeat 5]\n\n<kind>@<allocator> runs a server on: glibc (default), glibc-mmap, glibc-trim, \
          mimalloc, mimalloc-purge0, jemalloc, jemalloc-decay1s\n\nserver kinds:"
     );
     for (kind, what) in servers::KINDS {
@@ -245,6 +248,16 @@ fn main() {
             let Some(kind) = args.get(1) else { usage() };
             if let Err(err) = servers::run(kind) {
                 eprintln!("server {kind}: {err}");
+                std::process::exit(1);
+            }
+        }
+        Some("inproc") => {
+            let options = inproc::Options::parse(&args[1..]).unwrap_or_else(|err| {
+                eprintln!("{err}");
+                usage()
+            });
+            if let Err(err) = inproc::run(&options) {
+                eprintln!("benchmark failed: {err}");
                 std::process::exit(1);
             }
         }

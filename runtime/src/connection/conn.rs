@@ -102,9 +102,10 @@ impl Conn {
         let received = std::future::poll_fn(|cx| {
             let mut inbox = lock(&shared.inbox);
             if let Some(item) = inbox.item.take() {
+                shared.inbox_full.store(false, Ordering::Release);
                 drop(inbox);
                 // Room for the next message: the driver may read again.
-                shared.wake.notify_one();
+                shared.wake.wake();
                 return Poll::Ready(item);
             }
             // After `close_read` (the only way a live `Conn` has no reader) this waits for

@@ -17,3 +17,4 @@ pub(crate) mod read_buffer;
 pub mod sender;
 pub mod settings;
 pub(crate) mod shared;
+mod wake;

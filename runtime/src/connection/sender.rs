@@ -172,7 +172,7 @@ impl Sender {
             }
             outbox.pings.push(tx);
         }
-        self.shared.wake.notify_one();
+        self.shared.wake_for_outbox();
         rx.await.map_err(|_| self.shared.closed_error())
     }
 
@@ -229,7 +229,8 @@ impl Sender {
 
     /// True once a close was requested, sent or received.
     pub fn is_closed(&self) -> bool {
-        self.shared.is_closing() || self.shared.closed.borrow().is_some()
+        // The driver marks the connection closing before it publishes the final status.
+        self.shared.is_closing()
     }
 
     /// The close-handshake timeout of this connection.

@@ -9,13 +9,14 @@ use std::task::Waker;
 use std::time::Duration;
 
 use http::request::Parts;
-use tokio::sync::{oneshot, watch, Notify, Semaphore};
+use tokio::sync::{oneshot, watch, Semaphore};
 
 use crate::connection::close::{truncate_reason, CloseCode, CloseError, CloseStatus};
 use crate::connection::conn::ConnId;
 use crate::connection::error::ConnError;
 use crate::connection::prepared::Outgoing;
 use crate::connection::settings::{Settings, SlowConsumer};
+use crate::connection::wake::DriverWake;
 use crate::metrics::ConnMetrics;
 
 /// What senders queue for the driver: messages and ping requests.
@@ -72,14 +73,21 @@ pub(crate) struct Shared {
     /// Messages that may still be queued (`send_queue`); a queued message holds one.
     pub(crate) queue_slots: Semaphore,
     pub(crate) outbox: Mutex<Outbox>,
+    /// Set when something was added to `outbox`: the driver looks at it (and locks it) only
+    /// then.
+    pub(crate) queued: AtomicBool,
     pub(crate) inbox: Mutex<Inbox>,
+    /// Whether `inbox.item` holds a message, for the driver to read without the lock. Only
+    /// the driver fills the inbox, so a stale `true` only delays a read until the reader's
+    /// wake-up.
+    pub(crate) inbox_full: AtomicBool,
     pub(crate) queue_bytes_limit: usize,
     pub(crate) slow_consumer: SlowConsumer,
     /// Run once when the connection's task ends; `None` afterwards.
     end_hooks: Mutex<Option<Vec<EndHook>>>,
     /// Wakes the driver: something was queued, the reader took its message, a close was
     /// requested, or the connection was aborted.
-    pub(crate) wake: Notify,
+    pub(crate) wake: DriverWake,
     /// An error for the reader that could not be queued behind earlier messages.
     pub(crate) pending_error: Mutex<Option<ConnError>>,
     /// The final status; `Some` once the connection is closed.
@@ -117,10 +125,12 @@ impl Shared {
             queue_bytes_limit: queue_limit(settings.send_queue_bytes),
             queue_slots: Semaphore::new(settings.send_queue.clamp(1, Semaphore::MAX_PERMITS)),
             outbox: Mutex::new(Outbox::default()),
+            queued: AtomicBool::new(false),
             inbox: Mutex::new(Inbox::default()),
+            inbox_full: AtomicBool::new(false),
             slow_consumer: settings.slow_consumer,
             end_hooks: Mutex::new(Some(Vec::new())),
-            wake: Notify::new(),
+            wake: DriverWake::default(),
             pending_error: Mutex::new(None),
             closed,
             data: Mutex::new(http::Extensions::new()),
@@ -150,7 +160,7 @@ impl Shared {
                 reason: truncate_reason(reason).to_owned(),
                 flush,
             });
-            self.wake.notify_one();
+            self.wake.wake();
         }
     }
 
@@ -182,9 +192,8 @@ impl Shared {
 
     pub(crate) fn abort(&self) {
         self.aborted.store(true, Ordering::Release);
-        // Every waiter: the driver's loop, or a write of the driver blocked on the peer.
-        self.wake.notify_waiters();
-        self.wake.notify_one();
+        // The driver's loop, or a write of the driver blocked on the peer.
+        self.wake.wake();
     }
 
     /// Queues a message that holds its queue permits; hands it back when the driver has
@@ -204,8 +213,14 @@ impl Shared {
         // The driver gives the permits back once the message is written.
         bytes.forget();
         slot.forget();
-        self.wake.notify_one();
+        self.wake_for_outbox();
         Ok(())
+    }
+
+    /// Tells the driver that `outbox` has something new (call after adding it).
+    pub(crate) fn wake_for_outbox(&self) {
+        self.queued.store(true, Ordering::Release);
+        self.wake.wake();
     }
 
     /// The reader will not read any more; with `dropped`, not even what is waiting for it.
@@ -213,9 +228,12 @@ impl Shared {
         let mut inbox = lock(&self.inbox);
         inbox.reader_gone = true;
         let item = if dropped { inbox.item.take() } else { None };
+        if item.is_some() {
+            self.inbox_full.store(false, Ordering::Release);
+        }
         drop(inbox);
         drop(item);
-        self.wake.notify_one();
+        self.wake.wake();
     }
 
     pub(crate) fn set_pending_error(&self, err: ConnError) {

@@ -14,4 +14,5 @@ pub(crate) mod panic;
 pub(crate) mod request;
 pub mod serve;
 pub mod server;
+mod together;
 pub mod upgrade;

@@ -3,10 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::sync::Arc;
 
 use http::request::Parts;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -17,6 +14,7 @@ use ws_controller_protocol::deflate::DeflateParams;
 use crate::connection::close::is_close_error;
 use crate::connection::driver::{Driver, Engine};
 use crate::endpoint::limits::{Admission, RouteLimits};
+use crate::endpoint::together::together;
 use crate::metrics::ConnMetrics;
 use crate::{Conn, Controller, Error, ErrorKind, Settings};
 
@@ -254,116 +252,6 @@ pub fn default_on_error(request: &Parts, error: &Error) {
             None => tracing::error!(path, error = %error, "WebSocket controller panicked"),
         },
         _ => tracing::debug!(path, error = %error, kind = ?error.kind(), "WebSocket peer error"),
-    }
-}
-
-/// Polls a connection's two halves (the driver and the controller's serve future), which
-/// share a task, until neither is woken.
-///
-/// `tokio::join!` polls each half once per wake-up of the task: a message handed from one
-/// half to the other waits for the task's next turn in the scheduler's queue, once per
-/// message, and every hand-off schedules the task again. Here the halves run with a waker of
-/// their own: a wake-up while they are being polled only asks for another round in the same
-/// turn, and one that comes later wakes the task. A reply is then written, and a pipelining
-/// peer's next message delivered, within one turn.
-fn together<A: Future, B: Future<Output = ()>>(a: A, b: B) -> Together<A, B> {
-    let signal = Arc::new(Signal::default());
-    Together {
-        a,
-        a_out: None,
-        b,
-        b_done: false,
-        waker: Waker::from(signal.clone()),
-        signal,
-    }
-}
-
-#[derive(Default)]
-struct Signal {
-    /// The halves are being polled: a wake-up needs no task wake-up.
-    polling: AtomicBool,
-    /// A half was woken since the flag was last cleared.
-    woken: AtomicBool,
-    /// The task's waker, for wake-ups outside a poll.
-    task: Mutex<Option<Waker>>,
-}
-
-impl Wake for Signal {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::SeqCst);
-        if !self.polling.load(Ordering::SeqCst) {
-            let task = crate::connection::shared::lock(&self.task).clone();
-            if let Some(task) = task {
-                task.wake();
-            }
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    struct Together<A: Future, B> {
-        #[pin]
-        a: A,
-        a_out: Option<A::Output>,
-        #[pin]
-        b: B,
-        b_done: bool,
-        signal: Arc<Signal>,
-        waker: Waker,
-    }
-}
-
-/// Rounds of both halves in one turn before the task lets others run.
-const TOGETHER_ROUNDS: usize = 32;
-
-impl<A: Future, B: Future<Output = ()>> Future for Together<A, B> {
-    type Output = (A::Output, ());
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        {
-            let mut task = crate::connection::shared::lock(&this.signal.task);
-            match &mut *task {
-                Some(waker) => waker.clone_from(cx.waker()),
-                None => *task = Some(cx.waker().clone()),
-            }
-        }
-        let signal = &**this.signal;
-        signal.polling.store(true, Ordering::SeqCst);
-        let mut inner = Context::from_waker(this.waker);
-        for _ in 0..TOGETHER_ROUNDS {
-            signal.woken.store(false, Ordering::SeqCst);
-            if this.a_out.is_none() {
-                if let Poll::Ready(out) = this.a.as_mut().poll(&mut inner) {
-                    *this.a_out = Some(out);
-                }
-            }
-            if !*this.b_done && this.b.as_mut().poll(&mut inner).is_ready() {
-                *this.b_done = true;
-            }
-            if *this.b_done {
-                if let Some(out) = this.a_out.take() {
-                    signal.polling.store(false, Ordering::SeqCst);
-                    return Poll::Ready((out, ()));
-                }
-            }
-            if !signal.woken.load(Ordering::SeqCst) {
-                signal.polling.store(false, Ordering::SeqCst);
-                // A wake-up that came after the check found the flag still set: take it.
-                if signal.woken.load(Ordering::SeqCst) {
-                    cx.waker().wake_by_ref();
-                }
-                return Poll::Pending;
-            }
-        }
-        // Still busy: let other tasks run, and come back.
-        signal.polling.store(false, Ordering::SeqCst);
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 }
 

@@ -7,11 +7,12 @@
 //! pings, and runs the close handshake so that closing never depends on someone else
 //! reading. One file per concern: [`read`] (socket to events), [`write`] (frames to the
 //! socket), [`close`] (the close handshake and failing the connection), [`heartbeat`]
-//! (pings, pongs, idleness).
+//! (pings and pongs), [`timers`] (when to ping, when the peer is idle).
 
 mod close;
 mod heartbeat;
 mod read;
+mod timers;
 mod write;
 
 use std::collections::VecDeque;
@@ -28,12 +29,14 @@ use ws_controller_protocol::deflate::{DeflateParams, Deflater, Inflater};
 use ws_controller_protocol::{Decoder, Encoder, Role};
 
 use crate::connection::close::{CloseCode, CloseError, CloseStatus};
+use crate::connection::prepared::Outgoing;
 use crate::connection::rate_limit::RateLimiter;
 use crate::connection::read_buffer::ReadBuffer;
 use crate::connection::settings::Settings;
 use crate::connection::shared::{lock, DriverEnds, Shared};
 
-use heartbeat::{sleep_until, tick};
+use heartbeat::sleep_until;
+use timers::{Due, Timers};
 use write::guarded_write;
 
 /// Messages written before one flush, so a burst from many senders costs few syscalls.
@@ -87,12 +90,12 @@ pub(crate) struct Driver<T> {
     /// Pings sent by [`Sender::ping`](crate::Sender::ping), oldest first.
     pings: VecDeque<(u64, Instant, oneshot::Sender<Duration>)>,
     next_ping: u64,
-    /// When the peer last sent anything (data or control).
-    last_seen: Instant,
     /// Frames not yet written (see [`write`]): headers, control frames and small payloads,
     /// and the large payloads that go out without a copy, each with the offset in `out`
     /// after which it is written.
     out: Vec<u8>,
+    /// Messages taken from the outbox, being turned into frames (kept to reuse its ring).
+    batch: VecDeque<Outgoing>,
     large: Vec<(usize, Bytes)>,
     /// Bytes in `large`.
     large_bytes: usize,
@@ -132,8 +135,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             closed: ends.closed,
             pings: VecDeque::new(),
             next_ping: 0,
-            last_seen: Instant::now(),
             out: Vec::new(),
+            batch: VecDeque::new(),
             large: Vec::new(),
             large_bytes: 0,
             unflushed: 0,
@@ -149,6 +152,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
     pub(crate) async fn run(&mut self) -> CloseError {
         let status = self.run_loop().await;
         self.io = None;
+        // Closing before closed: `Sender::is_closed` reads only this flag.
+        self.shared.mark_closing();
         // Publish the status before the reader sees its queue end, so `recv` reports it.
         let _ = self.closed.send(Some(status.clone()));
         // Nothing more will be written: wake senders waiting for queue room so they fail
@@ -183,10 +188,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             .expect("the driver's socket lives until `run` ends")
     }
 
-    /// True when the reader has room for a message, or will not read any more.
+    /// True when the reader has room for a message (a dropped reader leaves room: the
+    /// message is then dropped).
     fn reader_has_room(&self) -> bool {
-        let inbox = lock(&self.shared.inbox);
-        inbox.item.is_none() || inbox.reader_gone
+        !self.shared.inbox_full.load(Ordering::Acquire)
     }
 
     async fn run_loop(&mut self) -> CloseError {
@@ -194,30 +199,22 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         let mut phase = Phase::Open;
         // The status that ends the connection: the first close frame sent or received.
         let mut status: Option<CloseError> = None;
-        let mut heartbeat = shared.ping_interval.map(|period| {
-            let mut timer = tokio::time::interval_at(Instant::now() + period, period);
-            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            timer
-        });
-        // One wake-up future and one idle timer for the connection's life: creating them
-        // on every turn of the loop would register and unregister them every message.
-        let woken = shared.wake.notified();
-        tokio::pin!(woken);
-        let idle_timer = tokio::time::sleep_until(
-            self.last_seen + shared.idle_timeout.unwrap_or(Duration::from_secs(86_400)),
-        );
-        tokio::pin!(idle_timer);
+        let timers = Timers::new(shared.ping_interval, shared.idle_timeout);
+        tokio::pin!(timers);
+        // Set when the peer sends anything (data or control); the idle check takes it.
+        let mut heard = false;
         let mut was_reading = true;
         // Whether the loop has let the controller run once since the last write (see below).
         let mut yielded = false;
 
         loop {
             // State is checked here rather than only on a wake-up: a wake-up may be consumed
-            // by `guarded_write` during a write.
+            // by `guarded_write` during a write. Each check is an atomic load; a lock is
+            // taken only when there is something to take.
             if shared.aborted.load(Ordering::Acquire) {
                 break;
             }
-            if let Phase::Open = phase {
+            if matches!(phase, Phase::Open) && shared.is_closing() {
                 let request = lock(&shared.close_request).take();
                 if let Some(request) = request {
                     status = Some(CloseError::new(request.code, request.reason.clone()));
@@ -228,7 +225,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             }
             let open = matches!(phase, Phase::Open);
             let mut more_queued = false;
-            if open {
+            if open && shared.queued.swap(false, Ordering::Acquire) {
                 let before = self.unflushed;
                 more_queued = self.feed_queued();
                 if self.unflushed > before {
@@ -247,10 +244,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             if reading && !was_reading {
                 // Silence only counts while we are reading: a peer held back by our own
                 // backpressure is not idle.
-                self.last_seen = Instant::now();
+                heard = true;
+            } else if !reading && was_reading {
+                // Held back by backpressure: hold no drained read buffer meanwhile.
+                self.read_buffer.release_drained();
             }
             was_reading = reading;
-            let idle_check = open && reading && shared.idle_timeout.is_some();
 
             // Replies are written together: while the peer's next frames are already here,
             // or the controller has not had a turn since the last reply, they wait in `out`.
@@ -267,7 +266,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 if !flush && reading {
                     match std::future::poll_fn(|cx| Poll::Ready(self.poll_event(cx))).await {
                         Poll::Ready(event) => {
-                            self.last_seen = Instant::now();
+                            heard = true;
                             if let Step::Done = self.on_read(event, &mut phase, &mut status).await {
                                 break;
                             }
@@ -280,8 +279,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                     }
                 }
                 if flush {
-                    let seen = self.last_seen;
-                    if let Err(err) = guarded_write(&shared, seen, self.write_frames()).await {
+                    let write = self.write_frames();
+                    if let Err(err) = guarded_write(&shared, timers.idle_left(), write).await {
                         self.peer_gone(err.into_io());
                         break;
                     }
@@ -289,8 +288,34 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 }
             }
 
+            // In this order: what the controller asked for and what time demands come before
+            // reading more, so a flooding peer cannot starve them.
             tokio::select! {
-                () = &mut woken => woken.set(shared.wake.notified()),
+                biased;
+
+                () = std::future::poll_fn(|cx| shared.wake.poll_woken(cx)) => {}
+
+                () = sleep_until(deadline), if deadline.is_some() => break,
+
+                due = std::future::poll_fn(|cx| {
+                    timers.as_mut().poll_due(cx, &mut heard, open, reading)
+                }) => match due {
+                    Due::Heartbeat => {
+                        self.send_ping(None);
+                        let write = self.write_frames();
+                        if let Err(err) = guarded_write(&shared, timers.idle_left(), write).await {
+                            self.peer_gone(err.into_io());
+                            break;
+                        }
+                    }
+                    Due::Idle => {
+                        tracing::debug!("closing idle connection");
+                        shared.mark_closing();
+                        status = Some(CloseError::new(CloseCode::GOING_AWAY, "Idle timeout"));
+                        phase = Box::pin(self.start_close(CloseCode::GOING_AWAY, "Idle timeout", false))
+                            .await;
+                    }
+                },
 
                 // More than a batch was queued: write the rest after a look at the socket.
                 () = std::future::ready(()), if more_queued => {}
@@ -301,34 +326,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 // Right after the socket was found empty there is nothing to read: the
                 // decoder is asked again only when the socket wakes the task.
                 event = read::next_event(self, read_registered), if reading => {
-                    self.last_seen = Instant::now();
+                    heard = true;
                     if let Step::Done = self.on_read(event, &mut phase, &mut status).await {
                         break;
-                    }
-                }
-
-                () = sleep_until(deadline), if deadline.is_some() => break,
-
-                _ = tick(&mut heartbeat), if open && heartbeat.is_some() => {
-                    self.send_ping(None);
-                    let seen = self.last_seen;
-                    if let Err(err) = guarded_write(&shared, seen, self.write_frames()).await {
-                        self.peer_gone(err.into_io());
-                        break;
-                    }
-                }
-
-                () = &mut idle_timer, if idle_check => {
-                    let due = self.last_seen + shared.idle_timeout.unwrap_or_default();
-                    if due > Instant::now() {
-                        // The peer spoke since the timer was set: wait for the rest.
-                        idle_timer.as_mut().reset(due);
-                    } else {
-                        tracing::debug!("closing idle connection");
-                        shared.mark_closing();
-                        status = Some(CloseError::new(CloseCode::GOING_AWAY, "Idle timeout"));
-                        phase = Box::pin(self.start_close(CloseCode::GOING_AWAY, "Idle timeout", false))
-                            .await;
                     }
                 }
             }

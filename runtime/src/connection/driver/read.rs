@@ -173,6 +173,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             return Err(item);
         }
         inbox.item = Some(item);
+        self.shared.inbox_full.store(true, Ordering::Release);
         let reader = inbox.reader.take();
         drop(inbox);
         if let Some(reader) = reader {

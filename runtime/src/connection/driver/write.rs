@@ -10,6 +10,7 @@ use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
@@ -53,29 +54,39 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
     /// into frames waiting for [`Self::write_frames`]. Returns whether more messages are
     /// waiting.
     pub(super) fn feed_queued(&mut self) -> bool {
-        let pings = {
+        let mut batch = std::mem::take(&mut self.batch);
+        let (pings, more) = {
             let mut outbox = lock(&self.shared.outbox);
-            if outbox.messages.is_empty() && outbox.pings.is_empty() {
-                return false;
+            if outbox.messages.len() <= WRITE_BATCH {
+                // The queue's ring and the driver's swap places: no copy, no allocation.
+                std::mem::swap(&mut outbox.messages, &mut batch);
+            } else {
+                batch.extend(outbox.messages.drain(..WRITE_BATCH));
             }
-            std::mem::take(&mut outbox.pings)
+            // A burst leaves the ring at its largest: an idle connection keeps a small one.
+            if outbox.messages.is_empty() && outbox.messages.capacity() > KEEP_QUEUE_CAPACITY {
+                outbox.messages = VecDeque::new();
+            }
+            (
+                std::mem::take(&mut outbox.pings),
+                !outbox.messages.is_empty(),
+            )
         };
+        if more {
+            // The rest is taken on a later turn.
+            self.shared.queued.store(true, Ordering::Release);
+        }
         for reply in pings {
             self.send_ping(Some(reply));
         }
-        for _ in 0..WRITE_BATCH {
-            let Some(message) = lock(&self.shared.outbox).messages.pop_front() else {
-                break;
-            };
+        for message in batch.drain(..) {
             self.release(&message);
             self.frame(&message);
         }
-        let mut outbox = lock(&self.shared.outbox);
-        // A burst leaves the queue's ring at its largest: an idle connection keeps a small one.
-        if outbox.messages.is_empty() && outbox.messages.capacity() > KEEP_QUEUE_CAPACITY {
-            outbox.messages = VecDeque::new();
+        if batch.capacity() <= KEEP_QUEUE_CAPACITY {
+            self.batch = batch;
         }
-        !outbox.messages.is_empty()
+        more
     }
 
     /// Adds a data frame for `message` to the frames waiting to be written.
@@ -179,18 +190,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 
 /// Runs a write, giving up when the connection is aborted (a peer that stopped reading
 /// must not hold the driver past the close timeout) or at the stall deadline: a write stuck
-/// that long to a peer that has sent nothing meanwhile means a dead peer, which no close
-/// frame can reach.
+/// after the peer has been silent for the idle timeout (`idle_left` is what remains of it)
+/// means a dead peer, which no close frame can reach.
 pub(super) async fn guarded_write<F>(
     shared: &Shared,
-    last_seen: Instant,
+    idle_left: Option<Duration>,
     write: F,
 ) -> Result<(), WriteError>
 where
     F: std::future::Future<Output = Result<(), WriteError>>,
 {
     let mut write = std::pin::pin!(write);
-    // Most writes complete at once: then no waiter is registered and no timer armed.
+    // Most writes complete at once: then no timer is armed.
     let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
     if let Poll::Ready(result) = first {
         return result;
@@ -198,10 +209,10 @@ where
     // The write is blocked on the peer: wait for it, for an abort, or for the stall
     // deadline. Boxed: this rare state should not size every connection's task.
     // The deadline is computed only here: the clock is not read for writes that complete.
-    let stall_deadline = stall_deadline(shared, last_seen);
+    let stall_deadline = idle_left.map(|left| Instant::now() + left.max(shared.close_timeout()));
     let result = Box::pin(wait_blocked_write(shared, stall_deadline, write)).await;
     // Waiting may have consumed a wake-up meant for the driver's loop: give one back.
-    shared.wake.notify_one();
+    shared.wake.wake();
     result
 }
 
@@ -210,15 +221,12 @@ async fn wait_blocked_write(
     stall_deadline: Option<Instant>,
     write: Pin<&mut impl std::future::Future<Output = Result<(), WriteError>>>,
 ) -> Result<(), WriteError> {
-    let aborted = async {
-        loop {
-            let woken = shared.wake.notified();
-            if shared.aborted.load(Ordering::Acquire) {
-                return;
-            }
-            woken.await;
+    let aborted = std::future::poll_fn(|cx| loop {
+        if shared.aborted.load(Ordering::Acquire) {
+            return Poll::Ready(());
         }
-    };
+        std::task::ready!(shared.wake.poll_woken(cx));
+    });
     tokio::select! {
         biased;
         result = write => result,
@@ -230,14 +238,6 @@ async fn wait_blocked_write(
             )))
         }
     }
-}
-
-/// When a write that may block gives up: the peer has been silent for the idle timeout and
-/// the write has had at least the close timeout to finish. (A silent peer whose writes do
-/// complete is closed properly, with 1001, by the driver's idle check.)
-fn stall_deadline(shared: &Shared, last_seen: Instant) -> Option<Instant> {
-    let idle = last_seen + shared.idle_timeout?;
-    Some(idle.max(Instant::now() + shared.close_timeout()))
 }
 
 /// Writes every byte of `slices`, in order.
