@@ -16,6 +16,8 @@ mod timers;
 mod write;
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
@@ -24,7 +26,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{oneshot, watch};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use ws_controller_protocol::deflate::{DeflateParams, Deflater, Inflater};
 use ws_controller_protocol::{Decoder, Encoder, Role};
 
@@ -35,7 +37,6 @@ use crate::connection::read_buffer::ReadBuffer;
 use crate::connection::settings::Settings;
 use crate::connection::shared::{lock, DriverEnds, Shared};
 
-use heartbeat::sleep_until;
 use timers::{Due, Timers};
 use write::guarded_write;
 
@@ -115,6 +116,18 @@ enum Phase {
     Open,
     /// We sent a close frame; waiting for the peer's until the deadline.
     Closing(Instant),
+}
+
+/// What the driver's loop waited for.
+enum Wait {
+    /// A wake-up (something queued, the reader's room, a close request), or more queued.
+    Woken,
+    /// The peer did not answer our close in time.
+    CloseTimeout,
+    Due(Due),
+    /// The controller has had its turn since the last reply was queued.
+    Yielded,
+    Read(read::ReadResult),
 }
 
 /// Whether the loop goes on after an event.
@@ -206,6 +219,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         let mut was_reading = true;
         // Whether the loop has let the controller run once since the last write (see below).
         let mut yielded = false;
+        // The close handshake's deadline, once we sent our close frame (boxed: rare).
+        let mut closing_timer: Option<Pin<Box<Sleep>>> = None;
 
         loop {
             // State is checked here rather than only on a wake-up: a wake-up may be consumed
@@ -233,10 +248,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                     yielded = false;
                 }
             }
-            let deadline = match phase {
-                Phase::Closing(d) => Some(d),
-                Phase::Open => None,
-            };
+            if let (Phase::Closing(deadline), None) = (&phase, &closing_timer) {
+                closing_timer = Some(Box::pin(tokio::time::sleep_until(*deadline)));
+            }
             // Data is read only when the reader has room for it (TCP backpressure), unless
             // nobody will read data any more.
             let reading =
@@ -288,44 +302,66 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 }
             }
 
-            // In this order: what the controller asked for and what time demands come before
-            // reading more, so a flooding peer cannot starve them.
-            tokio::select! {
-                biased;
-
-                () = std::future::poll_fn(|cx| shared.wake.poll_woken(cx)) => {}
-
-                () = sleep_until(deadline), if deadline.is_some() => break,
-
-                due = std::future::poll_fn(|cx| {
-                    timers.as_mut().poll_due(cx, &mut heard, open, reading)
-                }) => match due {
-                    Due::Heartbeat => {
-                        self.send_ping(None);
-                        let write = self.write_frames();
-                        if let Err(err) = guarded_write(&shared, timers.idle_left(), write).await {
-                            self.peer_gone(err.into_io());
-                            break;
-                        }
+            // Waits for the first of these, in this order: what the controller asked for and
+            // what time demands come before reading more, so a flooding peer cannot starve
+            // them. One hand-written poll rather than a `select!`, which would build and drop
+            // a future per source on every turn.
+            let mut yield_armed = false;
+            let wait = std::future::poll_fn(|cx| {
+                if shared.wake.poll_woken(cx).is_ready() {
+                    return Poll::Ready(Wait::Woken);
+                }
+                if let Some(timer) = &mut closing_timer {
+                    if timer.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Wait::CloseTimeout);
                     }
-                    Due::Idle => {
-                        tracing::debug!("closing idle connection");
-                        shared.mark_closing();
-                        status = Some(CloseError::new(CloseCode::GOING_AWAY, "Idle timeout"));
-                        phase = Box::pin(self.start_close(CloseCode::GOING_AWAY, "Idle timeout", false))
-                            .await;
-                    }
-                },
-
+                }
+                if let Poll::Ready(due) = timers.as_mut().poll_due(cx, &mut heard, open, reading) {
+                    return Poll::Ready(Wait::Due(due));
+                }
                 // More than a batch was queued: write the rest after a look at the socket.
-                () = std::future::ready(()), if more_queued => {}
-
-                // Let the controller answer what it was given before writing.
-                () = tokio::task::yield_now(), if self.unflushed > 0 => yielded = true,
-
+                if more_queued {
+                    return Poll::Ready(Wait::Woken);
+                }
+                // Let the controller answer what it was given before writing: back after
+                // one turn of the task.
+                if self.unflushed > 0 {
+                    if yield_armed {
+                        return Poll::Ready(Wait::Yielded);
+                    }
+                    yield_armed = true;
+                    cx.waker().wake_by_ref();
+                }
                 // Right after the socket was found empty there is nothing to read: the
                 // decoder is asked again only when the socket wakes the task.
-                event = read::next_event(self, read_registered), if reading => {
+                if reading && !std::mem::take(&mut read_registered) {
+                    if let Poll::Ready(event) = self.poll_event(cx) {
+                        return Poll::Ready(Wait::Read(event));
+                    }
+                }
+                Poll::Pending
+            });
+            match wait.await {
+                Wait::Woken => {}
+                Wait::CloseTimeout => break,
+                Wait::Due(Due::Heartbeat) => {
+                    self.send_ping(None);
+                    let write = self.write_frames();
+                    if let Err(err) = guarded_write(&shared, timers.idle_left(), write).await {
+                        self.peer_gone(err.into_io());
+                        break;
+                    }
+                }
+                Wait::Due(Due::Idle) => {
+                    tracing::debug!("closing idle connection");
+                    shared.mark_closing();
+                    status = Some(CloseError::new(CloseCode::GOING_AWAY, "Idle timeout"));
+                    phase =
+                        Box::pin(self.start_close(CloseCode::GOING_AWAY, "Idle timeout", false))
+                            .await;
+                }
+                Wait::Yielded => yielded = true,
+                Wait::Read(event) => {
                     heard = true;
                     if let Step::Done = self.on_read(event, &mut phase, &mut status).await {
                         break;

@@ -20,25 +20,6 @@ pub(super) enum ReadError {
     Protocol(ProtocolError),
 }
 
-/// The next event; with `skip_first_poll`, the first poll returns `Pending` without touching
-/// the socket.
-///
-/// Only for a socket whose waker is already registered (it was found empty a moment before
-/// in the same poll): its readiness still wakes the task, and it is read then.
-pub(super) async fn next_event<T: AsyncRead + AsyncWrite + Unpin>(
-    driver: &mut Driver<T>,
-    skip_first_poll: bool,
-) -> ReadResult {
-    let mut skip = skip_first_poll;
-    std::future::poll_fn(|cx| {
-        if std::mem::take(&mut skip) {
-            return Poll::Pending;
-        }
-        driver.poll_event(cx)
-    })
-    .await
-}
-
 impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
     /// Decodes what was read, and reads the socket when that yields no event.
     pub(super) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<ReadResult> {
