@@ -11,6 +11,9 @@ use tokio::time::{sleep, timeout, Instant};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use ws_controller::{Conn, Controller, Error};
 
+mod common;
+use common::{client_frame, RawConn, Req, OP_TEXT};
+
 /// Sends the peer address it sees, then echoes one message.
 struct Peer;
 
@@ -139,5 +142,30 @@ async fn upgrades_carry_the_peer_address_and_shutdown_stops_the_server() {
     assert!(
         TcpStream::connect(addr).await.is_err(),
         "the listener is closed"
+    );
+}
+
+/// The client writes its first frames in the same segment as the handshake: on this
+/// server the connection runs on the TCP stream itself, and the bytes hyper read past the
+/// request must come first.
+#[tokio::test]
+async fn frames_pipelined_with_the_handshake_come_first() {
+    let (addr, _stop, _server) = start(Duration::from_secs(5)).await;
+    let mut raw = RawConn::connect(addr).await;
+    let mut bytes = Req::upgrade("/peer").to_bytes();
+    bytes.extend_from_slice(&client_frame(OP_TEXT, b"early"));
+    raw.write(&bytes).await;
+    assert_eq!(raw.read_response().await.status, 101);
+    let peer = raw.read_frame().await.expect("the peer address");
+    let local = raw.stream.local_addr().unwrap().to_string();
+    assert_eq!(peer.payload, local.as_bytes());
+    let echo = raw.read_frame().await.expect("the echo");
+    assert_eq!(
+        (echo.opcode, echo.payload.as_slice()),
+        (OP_TEXT, &b"early"[..])
+    );
+    assert_eq!(
+        raw.expect_close().await,
+        (1000, "Server closed connection".into())
     );
 }

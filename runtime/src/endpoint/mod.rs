@@ -16,3 +16,4 @@ pub mod serve;
 pub mod server;
 mod together;
 pub mod upgrade;
+mod upgraded;

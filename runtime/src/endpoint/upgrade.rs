@@ -14,7 +14,6 @@ use http::header::{
 };
 use http::request::Parts;
 use http::StatusCode;
-use hyper_util::rt::TokioIo;
 use ws_controller_protocol::deflate::accept_offer;
 
 use crate::endpoint::handshake::{accept, select_subprotocol, validate};
@@ -22,6 +21,7 @@ use crate::endpoint::limits::RouteLimits;
 use crate::endpoint::panic::catch_sync;
 use crate::endpoint::request::keep;
 use crate::endpoint::serve::{connection, route_label, Endpoint, Negotiated, SharedEndpoint};
+use crate::endpoint::upgraded::UpgradedStream;
 use crate::{Controller, UpgradeError};
 
 /// A router with `controller` at `path` (any method reaches it, so a wrong method gets 405
@@ -234,7 +234,7 @@ where
         // waited for the upgrade, ends.
         let serving = connection(
             endpoint,
-            TokioIo::new(upgraded),
+            UpgradedStream::new(upgraded),
             parts,
             extract,
             negotiated,

@@ -8,7 +8,7 @@
 mod accept;
 mod http;
 #[cfg(feature = "http2")]
-mod prefixed;
+pub(crate) mod prefixed;
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;

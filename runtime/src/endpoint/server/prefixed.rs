@@ -26,7 +26,7 @@ pub(super) async fn sniff<T: AsyncRead + Unpin>(io: &mut T) -> std::io::Result<(
 }
 
 /// A stream whose first bytes were already read: they are read again first.
-pub(super) struct Prefixed<T> {
+pub(crate) struct Prefixed<T> {
     prefix: Vec<u8>,
     at: usize,
     inner: T,
@@ -39,6 +39,13 @@ impl<T> Prefixed<T> {
             at: 0,
             inner,
         }
+    }
+
+    /// The stream, and the bytes read from it that were not replayed yet.
+    pub(crate) fn into_parts(self) -> (Vec<u8>, T) {
+        let mut prefix = self.prefix;
+        prefix.drain(..self.at);
+        (prefix, self.inner)
     }
 }
 
