@@ -115,13 +115,14 @@ async fn text_pingpong(server: &ServerProcess, options: &Options) -> io::Result<
         }));
     }
     tokio::time::sleep(Duration::from_secs_f64(options.warmup)).await;
-    let cpu0 = server.cpu_seconds();
+    let cpu0 = server.cpu_split();
     let start = Instant::now();
     state.store(MEASURE, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs_f64(options.secs)).await;
     state.store(STOP, Ordering::Relaxed);
     let seconds = start.elapsed().as_secs_f64();
-    let server_cpu = server.cpu_seconds() - cpu0;
+    let cpu1 = server.cpu_split();
+    let server_cpu = (cpu1.0 + cpu1.1) - (cpu0.0 + cpu0.1);
     let (mut messages, mut up, mut down) = (0, 0, 0);
     let mut all = Vec::new();
     for task in tasks {
@@ -144,6 +145,7 @@ async fn text_pingpong(server: &ServerProcess, options: &Options) -> io::Result<
             messages,
             seconds,
             server_cpu,
+            server_user: cpu1.0 - cpu0.0,
             size: TEXT,
             p50: pct(0.50),
             p99: pct(0.99),

@@ -94,6 +94,8 @@ pub(crate) struct Traffic {
     pub(crate) messages: u64,
     pub(crate) seconds: f64,
     pub(crate) server_cpu: f64,
+    /// The part of `server_cpu` spent in the server's own code (utime).
+    pub(crate) server_user: f64,
     pub(crate) size: usize,
     pub(crate) p50: f64,
     pub(crate) p99: f64,
@@ -109,6 +111,9 @@ impl Traffic {
     }
     pub(crate) fn cpu_us(&self) -> f64 {
         self.server_cpu * 1e6 / self.messages.max(1) as f64
+    }
+    pub(crate) fn user_us(&self) -> f64 {
+        self.server_user * 1e6 / self.messages.max(1) as f64
     }
     pub(crate) fn cpu_share(&self) -> f64 {
         self.server_cpu / self.seconds * 100.0
@@ -419,13 +424,13 @@ async fn traffic(
         }));
     }
     tokio::time::sleep(Duration::from_secs_f64(options.warmup)).await;
-    let cpu0 = server.cpu_seconds();
+    let cpu0 = server.cpu_split();
     let start = Instant::now();
     state.store(MEASURE, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs_f64(options.secs)).await;
     state.store(STOP, Ordering::Relaxed);
     let seconds = start.elapsed().as_secs_f64();
-    let cpu1 = server.cpu_seconds();
+    let cpu1 = server.cpu_split();
     let mut messages = 0;
     let mut all = Vec::new();
     for task in tasks {
@@ -444,7 +449,8 @@ async fn traffic(
     Ok(Traffic {
         messages,
         seconds,
-        server_cpu: cpu1 - cpu0,
+        server_cpu: (cpu1.0 + cpu1.1) - (cpu0.0 + cpu0.1),
+        server_user: cpu1.0 - cpu0.0,
         size,
         p50: pct(0.50),
         p99: pct(0.99),

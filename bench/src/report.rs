@@ -97,6 +97,11 @@ pub(crate) fn report(results: &[Results], extras: &Extras, options: &Options) {
                 2,
             );
             row(
+                &format!("{name}: of which user space µs/message"),
+                &|r| Some(get(r).user_us()),
+                2,
+            );
+            row(
                 &format!("{name}: server CPU busy %"),
                 &|r| Some(get(r).cpu_share()),
                 0,

@@ -103,6 +103,11 @@ pub struct Settings {
     /// How long a connection may send nothing at all (no data, no pong, no ping) before the
     /// server closes it with 1001 "Idle timeout"; `None` turns the check off. This is what
     /// frees a half-open peer. Default 60 s.
+    ///
+    /// The check runs every quarter of the timeout (so that no clock is read per message):
+    /// a silent peer is closed between the timeout and a quarter after it. Time the driver
+    /// spends not reading because the application has not taken the last message does not
+    /// count as silence.
     pub idle_timeout: Option<Duration>,
     /// Subprotocols the server speaks, most preferred first. The first one the client also
     /// offers is selected. Empty by default (no subprotocol).
