@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use fastwebsockets::{FragmentCollector, OpCode, WebSocket, WebSocketError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
-use ws_controller::{serve_connection, Controller, Negotiated};
+use ws_controller::{serve_connection, Conn, Controller, Error, Negotiated};
 
 use crate::servers::Echo;
 
@@ -59,16 +59,32 @@ enum Server {
     Raw,
     Macro,
     Fastwebsockets,
+    Hand,
 }
 
 impl Server {
-    const ALL: [Self; 3] = [Self::Raw, Self::Macro, Self::Fastwebsockets];
+    const ALL: [Self; 4] = [Self::Raw, Self::Macro, Self::Fastwebsockets, Self::Hand];
 
     fn name(self) -> &'static str {
         match self {
             Self::Raw => "raw byte echo",
             Self::Macro => "macro",
             Self::Fastwebsockets => "fastwebsockets",
+            Self::Hand => "hand-written Controller (recv/send loop, no macro)",
+        }
+    }
+}
+
+/// The echo loop written by hand on the runtime, to show what the macro's loop adds.
+struct HandEcho;
+
+impl Controller for HandEcho {
+    type Extract = ();
+
+    async fn serve(&self, mut conn: Conn, _: ()) -> Result<(), Error> {
+        loop {
+            let message = conn.recv().await?;
+            conn.send(message).await?;
         }
     }
 }
@@ -159,6 +175,20 @@ async fn serve(server: Server, stream: DuplexStream) {
                 request,
                 (),
                 Negotiated::default(),
+            )
+            .await;
+        }
+        Server::Hand => {
+            let settings = <Echo as Controller>::settings(&Echo);
+            let request = http::Request::new(()).into_parts().0;
+            let negotiated = Negotiated::default();
+            serve_connection::<HandEcho, (), _>(
+                &HandEcho,
+                &settings,
+                stream,
+                request,
+                (),
+                negotiated,
             )
             .await;
         }
