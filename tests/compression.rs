@@ -181,6 +181,36 @@ async fn lean_mode_compresses_each_message_on_its_own() {
     assert_eq!(raw.expect_close().await, (1002, "Protocol error".into()));
 }
 
+/// `Settings::compression_level` decides what the server sends: each echo is exactly what
+/// zlib gives at that level from a fresh state (the lean mode), and inflates to the text.
+#[tokio::test]
+async fn the_compression_level_is_applied_to_what_the_server_sends() {
+    let text = json_like(16 << 10);
+    let mut sizes = Vec::new();
+    for level in [0u8, 1, 9] {
+        let server = echo(mode(Compression::On).compression_level(level)).await;
+        let request = Req::upgrade("/ws").header("sec-websocket-extensions", "permessage-deflate");
+        let (_, mut raw) = raw_upgrade(server.addr, &request).await;
+        let mut compressor = Compress::new_with_window_bits(Level::default(), false, 15);
+        let payload = deflate(&mut compressor, text.as_bytes());
+        raw.send_frame(&frame(true, 4, OP_TEXT, &payload, Some(MASK)))
+            .await;
+        let echoed = raw.read_frame().await.expect("echo");
+        assert_eq!((echoed.opcode, echoed.rsv), (OP_TEXT, 4), "level {level}");
+        let mut expected = Compress::new_with_window_bits(Level::new(level.into()), false, 15);
+        assert_eq!(
+            echoed.payload,
+            deflate(&mut expected, text.as_bytes()),
+            "level {level}"
+        );
+        let mut decompressor = Decompress::new_with_window_bits(false, 15);
+        assert_eq!(inflate(&mut decompressor, &echoed.payload), text.as_bytes());
+        sizes.push(echoed.payload.len());
+    }
+    assert!(sizes[0] > text.len(), "level 0 stores: {sizes:?}");
+    assert!(sizes[2] < sizes[1] && sizes[1] < sizes[0], "{sizes:?}");
+}
+
 #[tokio::test]
 async fn context_takeover_carries_the_window_across_messages() {
     let server = echo(mode(Compression::ContextTakeover { window_bits: 15 })).await;

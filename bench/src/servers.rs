@@ -122,8 +122,15 @@ pub struct Tuned<C> {
 }
 
 impl<C: Controller> Tuned<C> {
+    /// `WS_BENCH_DEFLATE_LEVEL` (0-9) sets the compression level (zlib's 6 otherwise).
     fn new(inner: C, compression: Compression) -> Self {
-        let settings = inner.settings().compression(compression);
+        let mut settings = inner.settings().compression(compression);
+        if let Some(level) = std::env::var("WS_BENCH_DEFLATE_LEVEL")
+            .ok()
+            .and_then(|l| l.parse().ok())
+        {
+            settings = settings.compression_level(level);
+        }
         Self { inner, settings }
     }
 }

@@ -19,7 +19,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use flate2::{Compress, Compression, FlushCompress, Status};
 use libfuzzer_sys::fuzz_target;
 use ws_controller_protocol::deflate::{
-    compress_shared, DeflateParams, Deflater, InflateError, Inflater,
+    compress_shared, DeflateParams, DEFAULT_LEVEL, Deflater, InflateError, Inflater,
 };
 use ws_controller_protocol::Role;
 
@@ -171,7 +171,7 @@ fn run(plan: Plan) {
                     None => {
                         match &mut peer {
                             Peer::Ours(deflater) => match shared_bits {
-                                Some(bits) if *shared => compress_shared(&text, bits, &mut payload),
+                                Some(bits) if *shared => compress_shared(&text, bits, DEFAULT_LEVEL, &mut payload),
                                 _ => deflater.compress(&text, &mut payload),
                             },
                             Peer::Flate(compressor) => sync_flush(compressor, &text, &mut payload),

@@ -31,6 +31,8 @@ pub struct Settings {
     /// Window bits with `compression = context_takeover`.
     pub compression_window_bits: Option<u64>,
     pub compression_threshold: Option<u64>,
+    /// zlib's level, 0..=9, with compression on.
+    pub compression_level: Option<u64>,
     /// Milliseconds.
     pub close_timeout: Option<u64>,
     /// `Some(None)` is `off`.

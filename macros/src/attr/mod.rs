@@ -32,6 +32,7 @@ pub const KEYS: &[&str] = &[
     "compression",
     "compression_window_bits",
     "compression_threshold",
+    "compression_level",
     "close_timeout",
     "ping_interval",
     "idle_timeout",
@@ -66,6 +67,7 @@ pub struct Args {
     pub compression: Option<Keyed<CompressionArg>>,
     pub compression_window_bits: Option<Keyed<LitInt>>,
     pub compression_threshold: Option<Keyed<LitInt>>,
+    pub compression_level: Option<Keyed<LitInt>>,
     pub close_timeout: Option<Keyed<LitStr>>,
     pub ping_interval: Option<Keyed<DurationArg>>,
     pub idle_timeout: Option<Keyed<DurationArg>>,
@@ -310,6 +312,7 @@ impl Args {
             | "send_queue_bytes"
             | "compression_window_bits"
             | "compression_threshold"
+            | "compression_level"
             | "max_connections"
             | "max_connections_per_client"
             | "rate_limit_messages"
@@ -325,6 +328,7 @@ impl Args {
                     "send_queue_bytes" => set!(send_queue_bytes, parsed),
                     "compression_window_bits" => set!(compression_window_bits, parsed),
                     "compression_threshold" => set!(compression_threshold, parsed),
+                    "compression_level" => set!(compression_level, parsed),
                     "max_connections" => set!(max_connections, parsed),
                     "max_connections_per_client" => set!(max_connections_per_client, parsed),
                     "rate_limit_messages" => set!(rate_limit_messages, parsed),

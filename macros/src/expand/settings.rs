@@ -57,6 +57,11 @@ pub fn settings(s: &model::Settings) -> Option<TokenStream> {
         let n = int(n);
         calls.push(quote!(.compression_threshold(#n)));
     }
+    if let Some(level) = s.compression_level {
+        // Validated as 0..=9.
+        let level = proc_macro2::Literal::u8_unsuffixed(level as u8);
+        calls.push(quote!(.compression_level(#level)));
+    }
     if let Some(t) = s.close_timeout {
         let t = ms(t);
         calls.push(quote!(.close_timeout(#t)));

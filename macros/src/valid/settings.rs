@@ -94,6 +94,35 @@ fn compression_window_bits(args: &Args, errors: &mut Errors) -> Option<u64> {
     }
 }
 
+/// `compression_level`: zlib's 0 to 9, and only with compression on (it sets how what is
+/// sent is compressed).
+fn compression_level(args: &Args, errors: &mut Errors) -> Option<u64> {
+    let arg = args.compression_level.as_ref()?;
+    let on = args
+        .compression
+        .as_ref()
+        .is_some_and(|c| c.value != crate::attr::CompressionArg::Off);
+    if !on {
+        errors.at(
+            arg.key.span(),
+            "`compression_level` sets how messages are compressed: it needs `compression = on` \
+             or `compression = context_takeover`",
+        );
+        return None;
+    }
+    match arg.value.base10_parse::<u64>() {
+        Ok(level @ 0..=9) => Some(level),
+        _ => {
+            errors.at(
+                arg.value.span(),
+                "`compression_level` is zlib's level, 0 (no compression) to 9 (smallest and \
+                 slowest); 1 is the fastest that compresses, 6 the default",
+            );
+            None
+        }
+    }
+}
+
 /// `rate_limit_messages` is a `u32` in the runtime.
 fn fits_u32(n: u64, arg: Option<&Keyed<syn::LitInt>>, errors: &mut Errors) -> Option<u64> {
     if n > u64::from(u32::MAX) {
@@ -170,6 +199,7 @@ pub fn settings(args: &Args, errors: &mut Errors) -> Settings {
         slow_consumer: args.slow_consumer,
         compression: args.compression.as_ref().map(|arg| arg.value),
         compression_window_bits: compression_window_bits(args, errors),
+        compression_level: compression_level(args, errors),
         compression_threshold: args.compression_threshold.as_ref().and_then(|arg| {
             match arg.value.base10_parse::<u64>() {
                 Ok(n) => Some(n),

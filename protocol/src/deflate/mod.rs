@@ -8,7 +8,8 @@
 //! - Receiving: an [`Inflater`] per connection, bounded by the message size limit as it
 //!   inflates.
 //!
-//! Compression is raw DEFLATE through zlib-rs (no C), level 6. Without context takeover
+//! Compression is raw DEFLATE through zlib-rs (no C), at zlib's level 6 unless a
+//! [`Deflater`] is given another ([`Deflater::with_level`]). Without context takeover
 //! ([`DeflateConfig::lean`]) zlib state is borrowed per message from per-thread pools, so
 //! idle connections hold none; with it ([`DeflateConfig::context_takeover`]) each
 //! connection owns its state, whose measured size that constructor documents.
@@ -48,7 +49,7 @@ mod pool;
 #[cfg(test)]
 mod tests;
 
-pub use compress::{compress_shared, messages_compressed, Deflater};
+pub use compress::{compress_shared, messages_compressed, Deflater, DEFAULT_LEVEL};
 pub use inflate::{InflateError, Inflater};
 pub use negotiate::{accept_answer, accept_offer, client_offer, NegotiationError};
 pub use params::{DeflateConfig, DeflateParams};

@@ -3,18 +3,20 @@
 //! Without context takeover a (de)compressor is only needed while one message is being
 //! processed, so connections borrow one from the current thread's pool and give it back
 //! reset. An idle connection then holds no zlib state at all, and a thread holds at most
-//! one idle compressor per window size and four idle decompressors, however many
-//! connections it serves.
+//! one idle compressor per window size and level in use, and four idle decompressors,
+//! however many connections it serves.
 
 use std::cell::RefCell;
 
 use flate2::{Compress, Compression, Decompress};
 
-/// The compression level of every compressed message (zlib's default).
-///
-/// One fixed level keeps the output of [`super::compress_shared`] byte-identical to what
-/// each eligible connection's own `Deflater` would have produced.
-const LEVEL: Compression = Compression::new(6);
+/// zlib's compression levels: 0 (stored blocks only) to 9.
+pub(super) const MAX_LEVEL: u8 = 9;
+
+/// A level as the compressors understand it.
+pub(super) fn level(level: u8) -> u8 {
+    level.min(MAX_LEVEL)
+}
 
 /// Idle compressors kept per window size and thread. A compressor is borrowed only for
 /// the duration of one `compress` call, so a thread never needs more than one at a time.
@@ -35,18 +37,20 @@ pub(super) fn send_bits(bits: u8) -> u8 {
     bits.clamp(MIN_SEND_BITS, MAX_BITS)
 }
 
-/// A new raw-deflate compressor for a peer that inflates with a `bits`-bit window (8..=15).
+/// A new raw-deflate compressor at `level` for a peer that inflates with a `bits`-bit
+/// window (8..=15).
 ///
 /// zlib's raw deflate refuses an 8-bit window (older zlib silently used 9 and produced
 /// streams a 256-byte window cannot inflate, madler/zlib#171). A peer limited to 8 bits
 /// still accepts stored blocks, which have no back-references at all, so that case gets
 /// a level-0 compressor: valid output, never smaller than the input.
-pub(super) fn new_compressor(bits: u8) -> Compress {
+pub(super) fn new_compressor(bits: u8, level: u8) -> Compress {
     let bits = send_bits(bits);
     if bits == MIN_SEND_BITS {
         Compress::new_with_window_bits(Compression::none(), false, 9)
     } else {
-        Compress::new_with_window_bits(LEVEL, false, bits)
+        let level = Compression::new(u32::from(self::level(level)));
+        Compress::new_with_window_bits(level, false, bits)
     }
 }
 
@@ -62,20 +66,24 @@ pub(super) fn new_decompressor() -> Decompress {
     Decompress::new(false)
 }
 
+/// Window sizes a compressor may have.
+const WINDOWS: usize = (MAX_BITS - MIN_SEND_BITS + 1) as usize;
+const LEVELS: usize = MAX_LEVEL as usize + 1;
+
 struct Pool {
-    /// Indexed by sending window bits - 8.
-    compressors: [Vec<Compress>; (MAX_BITS - MIN_SEND_BITS + 1) as usize],
+    /// Indexed by sending window bits - 8, then level.
+    compressors: [[Vec<Compress>; LEVELS]; WINDOWS],
     /// Boxed as `Inflater`s hold them, so that lending one out moves a pointer.
     #[allow(clippy::vec_box)]
     decompressors: Vec<Box<Decompress>>,
 }
 
-const NO_COMPRESSORS: Vec<Compress> = Vec::new();
+const NO_COMPRESSORS: [Vec<Compress>; LEVELS] = [const { Vec::new() }; LEVELS];
 
 thread_local! {
     static POOL: RefCell<Pool> = const {
         RefCell::new(Pool {
-            compressors: [NO_COMPRESSORS; (MAX_BITS - MIN_SEND_BITS + 1) as usize],
+            compressors: [NO_COMPRESSORS; WINDOWS],
             decompressors: Vec::new(),
         })
     };
@@ -89,24 +97,28 @@ fn with_pool<T>(f: impl FnOnce(&mut Pool) -> T) -> Option<T> {
         .flatten()
 }
 
-/// Borrows a compressor for a `bits`-bit window (fresh stream state).
-pub(super) fn take_compressor(bits: u8) -> Compress {
-    let bits = send_bits(bits);
-    with_pool(|pool| pool.compressors[usize::from(bits - MIN_SEND_BITS)].pop())
+/// Borrows a compressor for a `bits`-bit window at `level` (fresh stream state).
+pub(super) fn take_compressor(bits: u8, level: u8) -> Compress {
+    let (bits, level) = (send_bits(bits), self::level(level));
+    with_pool(|pool| idle_compressors(pool, bits, level).pop())
         .flatten()
-        .unwrap_or_else(|| new_compressor(bits))
+        .unwrap_or_else(|| new_compressor(bits, level))
 }
 
-/// Returns a compressor taken with [`take_compressor`] for the same `bits`.
-pub(super) fn give_compressor(bits: u8, mut compressor: Compress) {
-    let bits = send_bits(bits);
+/// Returns a compressor taken with [`take_compressor`] for the same `bits` and `level`.
+pub(super) fn give_compressor(bits: u8, level: u8, mut compressor: Compress) {
+    let (bits, level) = (send_bits(bits), self::level(level));
     with_pool(|pool| {
-        let idle = &mut pool.compressors[usize::from(bits - MIN_SEND_BITS)];
+        let idle = idle_compressors(pool, bits, level);
         if idle.len() < IDLE_COMPRESSORS {
             compressor.reset();
             idle.push(compressor);
         }
     });
+}
+
+fn idle_compressors(pool: &mut Pool, bits: u8, level: u8) -> &mut Vec<Compress> {
+    &mut pool.compressors[usize::from(bits - MIN_SEND_BITS)][usize::from(level)]
 }
 
 /// Borrows a decompressor (fresh stream state).

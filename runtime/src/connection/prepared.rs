@@ -10,8 +10,9 @@ use ws_controller_protocol::Message;
 ///
 /// Cloning a [`Message`] already shares its bytes. A prepared message also shares its
 /// *compressed* form: the first connection that writes it with permessage-deflate (in the
-/// lean mode, without context takeover) compresses it, and every other such connection
-/// sends the same compressed frame. A broadcast to 10,000 compressed connections then
+/// lean mode, without context takeover) compresses it, at its own
+/// [`compression_level`](crate::Settings::compression_level), and every other such
+/// connection sends the same compressed frame. A broadcast to 10,000 compressed connections then
 /// costs one deflate call, not 10,000. Connections without compression send the plain
 /// bytes, also shared. [`Hub`](crate::Hub) broadcasts use this; use it by hand with
 /// [`Sender::send_prepared`](crate::Sender::send_prepared).
@@ -51,12 +52,13 @@ impl PreparedMessage {
     }
 
     /// The compressed payload for a peer that inflates windows of up to `window_bits`
-    /// without context: compressed on first use, shared afterwards. `None` when the shared
-    /// form was made for a larger window than this peer accepts.
-    pub(crate) fn compressed(&self, window_bits: u8) -> Option<Bytes> {
+    /// without context: compressed on first use (at `level`), shared afterwards. `None`
+    /// when the shared form was made for a larger window than this peer accepts.
+    pub(crate) fn compressed(&self, window_bits: u8, level: u8) -> Option<Bytes> {
         let (bits, bytes) = self.inner.compressed.get_or_init(|| {
             let mut out = Vec::new();
-            compress_shared(self.inner.message.as_bytes(), window_bits, &mut out);
+            let payload = self.inner.message.as_bytes();
+            compress_shared(payload, window_bits, level, &mut out);
             (window_bits, Bytes::from(out))
         });
         (*bits <= window_bits).then(|| bytes.clone())

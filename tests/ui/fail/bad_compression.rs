@@ -31,4 +31,26 @@ impl Tiny {
     }
 }
 
+struct Loud;
+
+// zlib has no level 10.
+#[ws_controller(path = "/loud", compression = on, compression_level = 10)]
+impl Loud {
+    #[on_text]
+    async fn text(&self, text: String) -> String {
+        text
+    }
+}
+
+struct Plain;
+
+// A level with compression off would change nothing.
+#[ws_controller(path = "/plain", compression_level = 1)]
+impl Plain {
+    #[on_text]
+    async fn text(&self, text: String) -> String {
+        text
+    }
+}
+
 fn main() {}

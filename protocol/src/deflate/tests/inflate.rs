@@ -4,7 +4,9 @@ use flate2::{Compress, Compression, FlushCompress};
 
 use super::roundtrip::BitWriter;
 use super::{agree, inflate_all, inflate_pieces, Rng};
-use crate::deflate::{compress_shared, DeflateConfig, DeflateParams, InflateError, Inflater};
+use crate::deflate::{
+    compress_shared, DeflateConfig, DeflateParams, InflateError, Inflater, DEFAULT_LEVEL,
+};
 use crate::Role;
 
 fn lean_inflater() -> Inflater {
@@ -77,7 +79,7 @@ fn one_byte_at_a_time_and_random_splits() {
     let mut rng = Rng::new(10);
     let original = rng.text(50_000);
     let mut payload = Vec::new();
-    compress_shared(&original, 15, &mut payload);
+    compress_shared(&original, 15, DEFAULT_LEVEL, &mut payload);
     let mut inflater = lean_inflater();
     let ones = vec![1; payload.len()];
     assert_eq!(
@@ -95,7 +97,7 @@ fn one_byte_at_a_time_and_random_splits() {
 fn limit_is_exact() {
     let original = Rng::new(11).text(100_000);
     let mut payload = Vec::new();
-    compress_shared(&original, 15, &mut payload);
+    compress_shared(&original, 15, DEFAULT_LEVEL, &mut payload);
     let mut rng = Rng::new(12);
     for pieces in [Vec::new(), rng.splits(payload.len(), 100)] {
         let mut inflater = lean_inflater();
@@ -110,7 +112,7 @@ fn limit_is_exact() {
 fn decompression_bomb_stays_within_the_limit() {
     let zeros = vec![0u8; 10 << 20];
     let mut bomb = Vec::new();
-    compress_shared(&zeros, 15, &mut bomb);
+    compress_shared(&zeros, 15, DEFAULT_LEVEL, &mut bomb);
     assert!(
         bomb.len() < 12_000,
         "10 MB of zeros compress to {} bytes",
@@ -163,7 +165,7 @@ fn corrupt_input_is_an_error_never_a_panic() {
         if round % 2 == 0 && !payload.is_empty() {
             // Mostly-valid streams go deeper than pure noise.
             let mut valid = Vec::new();
-            compress_shared(&rng.text(len * 4), 15, &mut valid);
+            compress_shared(&rng.text(len * 4), 15, DEFAULT_LEVEL, &mut valid);
             let at = rng.below(valid.len());
             valid[at] ^= 1 << rng.below(8);
             payload = valid;

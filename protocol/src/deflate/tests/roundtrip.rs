@@ -3,6 +3,7 @@
 use super::{agree, direction, inflate_all, inflate_pieces, Rng};
 use crate::deflate::{
     compress_shared, messages_compressed, DeflateConfig, DeflateParams, Deflater, Inflater,
+    DEFAULT_LEVEL,
 };
 use crate::Role;
 
@@ -148,8 +149,47 @@ fn hello_is_the_rfc_example() {
         }
     }
     let mut payload = Vec::new();
-    compress_shared(b"", 15, &mut payload);
+    compress_shared(b"", 15, DEFAULT_LEVEL, &mut payload);
     assert_eq!(payload, [0x00], "an empty message (§7.2.3.6)");
+}
+
+#[test]
+fn every_level_round_trips_and_higher_levels_compress_more() {
+    let original = Rng::new(9).text(20_000);
+    for config in [DeflateConfig::lean(), DeflateConfig::context_takeover(15)] {
+        let params = agree(&config, &config);
+        let mut sizes = Vec::new();
+        for level in 0..=9u8 {
+            let mut deflater = Deflater::new(&params, Role::Server, 0).with_level(level);
+            assert_eq!(deflater.level(), level);
+            let mut inflater = Inflater::new(&params, Role::Client);
+            // Twice: with context takeover the second message refers back to the first.
+            for _ in 0..2 {
+                let mut payload = Vec::new();
+                deflater.compress(&original, &mut payload);
+                assert_eq!(
+                    inflate_all(&mut inflater, &payload),
+                    original,
+                    "level {level}"
+                );
+                sizes.push((level, payload.len()));
+            }
+        }
+        let size = |level: u8| sizes.iter().find(|(l, _)| *l == level).unwrap().1;
+        assert!(size(0) > original.len(), "level 0 stores: {sizes:?}");
+        assert!(size(1) < size(0) && size(9) < size(1), "{sizes:?}");
+    }
+    let params = agree(&DeflateConfig::lean(), &DeflateConfig::lean());
+    assert_eq!(
+        Deflater::new(&params, Role::Server, 0).level(),
+        DEFAULT_LEVEL
+    );
+    assert_eq!(
+        Deflater::new(&params, Role::Server, 0)
+            .with_level(12)
+            .level(),
+        9
+    );
 }
 
 #[test]
@@ -167,7 +207,7 @@ fn shared_frames_match_and_inflate_everywhere_eligible() {
     for bits in 8..=15u8 {
         let mut shared = Vec::new();
         let before = messages_compressed();
-        compress_shared(&original, bits, &mut shared);
+        compress_shared(&original, bits, DEFAULT_LEVEL, &mut shared);
         assert!(messages_compressed() > before);
 
         let own = DeflateParams {

@@ -63,7 +63,9 @@ impl Engine {
         if let Some(params) = compression {
             decoder = decoder.with_inflater(Inflater::new(params, Role::Server));
             let threshold = settings.compression_threshold;
-            encoder = encoder.with_deflater(Deflater::new(params, Role::Server, threshold));
+            let deflater = Deflater::new(params, Role::Server, threshold)
+                .with_level(settings.compression_level);
+            encoder = encoder.with_deflater(deflater);
         }
         Self {
             decoder,

@@ -101,7 +101,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             {
                 deflater
                     .shared_window_bits()
-                    .and_then(|bits| prepared.compressed(bits))
+                    .and_then(|bits| prepared.compressed(bits, deflater.level()))
             }
             _ => None,
         };
