@@ -16,7 +16,7 @@ use std::process::Command;
 use axum::extract::Path as UrlPath;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use ws_controller::asyncapi::{AsyncApi, Channel, PayloadSchema};
+use ws_controller::asyncapi::{AsyncApi, Channel, PayloadSchema, Reply};
 use ws_controller::{ws_controller, Conn, Error, Json};
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -53,6 +53,19 @@ impl Files {
     }
 }
 
+/// A text handler that answers with JSON.
+struct Counter;
+
+#[ws_controller(path = "/count", asyncapi = true)]
+impl Counter {
+    #[on_text]
+    async fn count(&self, text: String) -> Json<Tick> {
+        Json(Tick {
+            n: text.len() as u64,
+        })
+    }
+}
+
 /// Custom envelope names.
 struct Phoenix;
 
@@ -72,7 +85,7 @@ impl Phoenix {
 
 fn documents() -> Vec<(&'static str, Value)> {
     let hand_written = Channel::new("Echo", "/echo")
-        .receive_text()
+        .receive_text(Some(Reply::Any))
         .send_text()
         .send_binary()
         .send_json(<Tick as PayloadSchema>::schema);
@@ -82,6 +95,7 @@ fn documents() -> Vec<(&'static str, Value)> {
         .server("local", "127.0.0.1:3000", "ws")
         .controller::<Files>()
         .controller::<Phoenix>()
+        .controller::<Counter>()
         .channel(hand_written)
         .to_json();
     vec![
@@ -133,9 +147,61 @@ fn documents_have_the_controllers_shape() {
         several["channels"]["Echo"]["messages"]["receive_text"]["contentType"],
         "text/plain"
     );
+    // Plain handlers' replies, from their return types.
+    let reply_of = |operation: &str| {
+        several["operations"][operation]["reply"]["messages"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .map(|r| r["$ref"].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
+    };
+    let json_op = files_operation(several, "receive_json_");
+    assert_eq!(
+        reply_of(&json_op),
+        Some(vec![format!(
+            "#/channels/Files/messages/{}_reply",
+            json_op.trim_start_matches("Files_")
+        )])
+    );
+    let json_reply = &files["messages"][format!("{}_reply", json_op.trim_start_matches("Files_"))];
+    assert_eq!(
+        json_reply["contentType"], "text/plain",
+        "a String reply is text"
+    );
+    assert_eq!(
+        files["messages"]["receive_binary_reply"]["contentType"],
+        "application/octet-stream"
+    );
+    let counted = &several["channels"]["Counter"]["messages"]["receive_text_reply"];
+    assert_eq!(counted["contentType"], "application/json");
+    assert_eq!(
+        counted["payload"],
+        json!({"$ref": "#/components/schemas/Tick"}),
+        "a Json<Tick> reply"
+    );
+    assert_eq!(
+        reply_of("Echo_receive_text"),
+        Some(vec![
+            "#/channels/Echo/messages/receive_text_reply_text".to_owned(),
+            "#/channels/Echo/messages/receive_text_reply_binary".to_owned(),
+        ])
+    );
+    assert_eq!(reply_of("Echo_send_text"), None);
     let join = &several["channels"]["Phoenix"]["messages"]["reply_join"]["payload"];
     assert_eq!(join["required"], json!(["topic", "payload"]));
     assert!(join["properties"]["ref"].is_object());
+}
+
+/// The id of the `Files` operation whose id starts with `prefix` (JSON operations are
+/// numbered by their place in the channel).
+fn files_operation(document: &Value, prefix: &str) -> String {
+    let operations = document["operations"].as_object().unwrap();
+    let found = operations
+        .keys()
+        .find(|k| k.starts_with(&format!("Files_{prefix}")));
+    found.expect("the operation").clone()
 }
 
 fn parser_dir() -> PathBuf {

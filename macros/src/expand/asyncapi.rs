@@ -36,15 +36,24 @@ pub fn describe(item: &ItemImpl, api: &AsyncApi, style: &Style) -> TokenStream {
             });
             operations.push(quote!(.receive_event(#name, #data, #reply)));
         }
+        // What a plain handler answers, from its return type (validation made sure it is
+        // named).
+        let reply = |output: &crate::model::Output| match &output.ty {
+            Some(ty) => quote_spanned!(at(ty.span())=> <#ty as #a::DescribeReply>::reply()),
+            None => quote!(::core::option::Option::None),
+        };
         if let Some(json) = &h.json {
             let payload = schema(&json.message);
-            operations.push(quote!(.receive_json(#payload)));
+            let reply = reply(&json.output);
+            operations.push(quote!(.receive_json(#payload, #reply)));
         }
-        if h.text.is_some() {
-            operations.push(quote!(.receive_text()));
+        if let Some(text) = &h.text {
+            let reply = reply(&text.output);
+            operations.push(quote!(.receive_text(#reply)));
         }
-        if h.binary.is_some() {
-            operations.push(quote!(.receive_binary()));
+        if let Some(binary) = &h.binary {
+            let reply = reply(&binary.output);
+            operations.push(quote!(.receive_binary(#reply)));
         }
     }
     for emit in &api.emits {

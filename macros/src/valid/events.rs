@@ -145,10 +145,18 @@ pub fn asyncapi(
         }
     }
     let enabled = enabled?;
-    for event in events {
-        if event.output.ty.is_none() {
+    let plain = match style {
+        Some(Style::Handlers(h)) => [&h.text, &h.json, &h.binary]
+            .into_iter()
+            .flatten()
+            .map(|f| &f.output)
+            .collect(),
+        _ => Vec::new(),
+    };
+    for output in events.iter().map(|e| &e.output).chain(plain) {
+        if output.ty.is_none() {
             errors.at(
-                event.output.span,
+                output.span,
                 "the AsyncAPI document describes this handler's reply from its type: name \
                  the return type instead of `impl Trait`",
             );

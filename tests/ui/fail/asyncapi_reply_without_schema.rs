@@ -15,4 +15,15 @@ impl Auction {
     }
 }
 
+struct Quote;
+
+// A plain handler's JSON reply is described too.
+#[ws_controller(path = "/quote", asyncapi = true)]
+impl Quote {
+    #[on_text]
+    async fn quote(&self, _text: String) -> Json<Accepted> {
+        Json(Accepted { price: 1 })
+    }
+}
+
 fn main() {}

@@ -1,9 +1,10 @@
 //! [`Channel`]: what one controller receives and sends, as the macro (or a hand-written
 //! [`DescribeChannel`] impl) declares it.
 
+use bytes::Bytes;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
-use crate::EventFields;
+use crate::{EventFields, Json, Message, Utf8Bytes};
 
 /// A function that produces a payload's schema (references land in the generator's
 /// definitions, which become `#/components/schemas`).
@@ -26,6 +27,70 @@ impl<T: JsonSchema + ?Sized> PayloadSchema for T {
     }
 }
 
+/// What a plain message handler (`#[on_text]`, `#[on_json]`, `#[on_binary]`) sends back.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum Reply {
+    /// A text message.
+    Text,
+    /// A binary message.
+    Binary,
+    /// A JSON text message with this payload schema.
+    Json(SchemaFn),
+    /// A text or a binary message (the handler returns a [`Message`]).
+    Any,
+}
+
+/// A handler's return type as the AsyncAPI document describes it: implemented for every
+/// [`IntoReply`](crate::IntoReply) type of the crate.
+#[diagnostic::on_unimplemented(
+    message = "the AsyncAPI document cannot describe `{Self}` as a reply",
+    label = "this return type has no AsyncAPI description",
+    note = "return `()`, `Option<T>`, `Result<T, E>`, `String`, `&'static str`, `Utf8Bytes`, `Bytes`, `Vec<u8>`, `Message`, or `Json<T>` with `T: schemars::JsonSchema`"
+)]
+pub trait DescribeReply {
+    /// What the handler sends, `None` for nothing.
+    fn reply() -> Option<Reply>;
+}
+
+impl DescribeReply for () {
+    fn reply() -> Option<Reply> {
+        None
+    }
+}
+
+impl<T: DescribeReply> DescribeReply for Option<T> {
+    fn reply() -> Option<Reply> {
+        T::reply()
+    }
+}
+
+impl<T: DescribeReply, E> DescribeReply for Result<T, E> {
+    fn reply() -> Option<Reply> {
+        T::reply()
+    }
+}
+
+macro_rules! describe_reply {
+    ($reply:expr => $($ty:ty),*) => {$(
+        impl DescribeReply for $ty {
+            fn reply() -> Option<Reply> {
+                Some($reply)
+            }
+        }
+    )*};
+}
+
+describe_reply!(Reply::Text => String, &'static str, Utf8Bytes);
+describe_reply!(Reply::Binary => Bytes, Vec<u8>);
+describe_reply!(Reply::Any => Message);
+
+impl<T: PayloadSchema> DescribeReply for Json<T> {
+    fn reply() -> Option<Reply> {
+        Some(Reply::Json(T::schema))
+    }
+}
+
 /// A controller that describes itself as an AsyncAPI channel; `#[ws_controller(asyncapi =
 /// true)]` implements it.
 pub trait DescribeChannel {
@@ -45,9 +110,16 @@ pub(crate) enum Operation {
         event: String,
         data: SchemaFn,
     },
-    ReceiveJson(SchemaFn),
-    ReceiveText,
-    ReceiveBinary,
+    ReceiveJson {
+        payload: SchemaFn,
+        reply: Option<Reply>,
+    },
+    ReceiveText {
+        reply: Option<Reply>,
+    },
+    ReceiveBinary {
+        reply: Option<Reply>,
+    },
     SendJson(SchemaFn),
     SendText,
     SendBinary,
@@ -57,8 +129,9 @@ pub(crate) enum Operation {
 ///
 /// ```
 /// use ws_controller::asyncapi::{Channel, PayloadSchema};
+/// use ws_controller::asyncapi::Reply;
 /// let channel = Channel::new("Feed", "/feed/{topic}")
-///     .receive_text()
+///     .receive_text(Some(Reply::Text))
 ///     .send_json(<u64 as PayloadSchema>::schema);
 /// assert_eq!(channel.name(), "Feed");
 /// ```
@@ -112,21 +185,23 @@ impl Channel {
         self
     }
 
-    /// JSON text messages the client sends (`#[on_json]`).
-    pub fn receive_json(mut self, payload: SchemaFn) -> Self {
-        self.operations.push(Operation::ReceiveJson(payload));
+    /// JSON text messages the client sends (`#[on_json]`), and what the handler answers
+    /// each with (`None`: nothing; see [`DescribeReply`]).
+    pub fn receive_json(mut self, payload: SchemaFn, reply: Option<Reply>) -> Self {
+        self.operations
+            .push(Operation::ReceiveJson { payload, reply });
         self
     }
 
-    /// Plain text messages the client sends (`#[on_text]`).
-    pub fn receive_text(mut self) -> Self {
-        self.operations.push(Operation::ReceiveText);
+    /// Plain text messages the client sends (`#[on_text]`), and the reply to each.
+    pub fn receive_text(mut self, reply: Option<Reply>) -> Self {
+        self.operations.push(Operation::ReceiveText { reply });
         self
     }
 
-    /// Binary messages the client sends (`#[on_binary]`).
-    pub fn receive_binary(mut self) -> Self {
-        self.operations.push(Operation::ReceiveBinary);
+    /// Binary messages the client sends (`#[on_binary]`), and the reply to each.
+    pub fn receive_binary(mut self, reply: Option<Reply>) -> Self {
+        self.operations.push(Operation::ReceiveBinary { reply });
         self
     }
 

@@ -10,7 +10,7 @@ use schemars::generate::SchemaSettings;
 use schemars::SchemaGenerator;
 use serde_json::{json, Map, Value};
 
-use crate::endpoint::asyncapi::channel::{Channel, DescribeChannel, Operation, SchemaFn};
+use crate::endpoint::asyncapi::channel::{Channel, DescribeChannel, Operation, Reply, SchemaFn};
 use crate::EventFields;
 
 /// An AsyncAPI 3.0 document under construction.
@@ -204,6 +204,49 @@ fn message(name: &str, content_type: &str, payload: Value) -> Value {
     json!({"name": name, "contentType": content_type, "payload": payload})
 }
 
+enum Plain {
+    Text,
+    Binary,
+}
+
+/// A message that is not JSON.
+fn plain(kind: Plain) -> Value {
+    match kind {
+        Plain::Text => message("text", "text/plain", json!({"type": "string"})),
+        Plain::Binary => message(
+            "binary",
+            "application/octet-stream",
+            json!({"type": "string", "format": "binary"}),
+        ),
+    }
+}
+
+/// Adds the messages a plain handler answers operation `id` with; their ids, or `None` when
+/// it answers nothing.
+fn reply_messages(
+    id: &str,
+    reply: Option<Reply>,
+    generator: &mut SchemaGenerator,
+    messages: &mut Map<String, Value>,
+) -> Option<Vec<String>> {
+    let replies = match reply? {
+        Reply::Text => vec![(format!("{id}_reply"), plain(Plain::Text))],
+        Reply::Binary => vec![(format!("{id}_reply"), plain(Plain::Binary))],
+        Reply::Json(payload) => {
+            let payload = schema(generator, payload);
+            let reply = message("json", "application/json", payload);
+            vec![(format!("{id}_reply"), reply)]
+        }
+        Reply::Any => vec![
+            (format!("{id}_reply_text"), plain(Plain::Text)),
+            (format!("{id}_reply_binary"), plain(Plain::Binary)),
+        ],
+    };
+    let ids = replies.iter().map(|(id, _)| id.clone()).collect();
+    messages.extend(replies);
+    Some(ids)
+}
+
 fn schema(generator: &mut SchemaGenerator, f: SchemaFn) -> Value {
     f(generator).to_value()
 }
@@ -284,46 +327,40 @@ fn describe(channel: &Channel, generator: &mut SchemaGenerator) -> (Value, Map<S
                 );
                 add_operation(format!("push_{id}"), "send", &[format!("push_{id}")], None);
             }
-            Operation::ReceiveJson(payload) | Operation::SendJson(payload) => {
-                let receive = matches!(operation, Operation::ReceiveJson(_));
-                let id = format!("{}_json_{n}", if receive { "receive" } else { "send" });
+            Operation::ReceiveJson { payload, reply } => {
+                let id = format!("receive_json_{n}");
                 let payload = schema(generator, *payload);
                 messages.insert(id.clone(), message("json", "application/json", payload));
-                add_operation(
-                    id.clone(),
-                    if receive { "receive" } else { "send" },
-                    &[id],
-                    None,
-                );
+                let replies = reply_messages(&id, *reply, generator, &mut messages);
+                add_operation(id.clone(), "receive", &[id], replies.as_deref());
             }
-            Operation::ReceiveText | Operation::SendText => {
-                let receive = matches!(operation, Operation::ReceiveText);
-                let id = format!("{}_text", if receive { "receive" } else { "send" });
-                messages.insert(
-                    id.clone(),
-                    message("text", "text/plain", json!({"type": "string"})),
-                );
-                add_operation(
-                    id.clone(),
-                    if receive { "receive" } else { "send" },
-                    &[id],
-                    None,
-                );
+            Operation::ReceiveText { reply } => {
+                let id = "receive_text".to_owned();
+                messages.insert(id.clone(), plain(Plain::Text));
+                let replies = reply_messages(&id, *reply, generator, &mut messages);
+                add_operation(id.clone(), "receive", &[id], replies.as_deref());
             }
-            Operation::ReceiveBinary | Operation::SendBinary => {
-                let receive = matches!(operation, Operation::ReceiveBinary);
-                let id = format!("{}_binary", if receive { "receive" } else { "send" });
-                let payload = json!({"type": "string", "format": "binary"});
-                messages.insert(
-                    id.clone(),
-                    message("binary", "application/octet-stream", payload),
-                );
-                add_operation(
-                    id.clone(),
-                    if receive { "receive" } else { "send" },
-                    &[id],
-                    None,
-                );
+            Operation::ReceiveBinary { reply } => {
+                let id = "receive_binary".to_owned();
+                messages.insert(id.clone(), plain(Plain::Binary));
+                let replies = reply_messages(&id, *reply, generator, &mut messages);
+                add_operation(id.clone(), "receive", &[id], replies.as_deref());
+            }
+            Operation::SendJson(payload) => {
+                let id = format!("send_json_{n}");
+                let payload = schema(generator, *payload);
+                messages.insert(id.clone(), message("json", "application/json", payload));
+                add_operation(id.clone(), "send", &[id], None);
+            }
+            Operation::SendText => {
+                let id = "send_text".to_owned();
+                messages.insert(id.clone(), plain(Plain::Text));
+                add_operation(id.clone(), "send", &[id], None);
+            }
+            Operation::SendBinary => {
+                let id = "send_binary".to_owned();
+                messages.insert(id.clone(), plain(Plain::Binary));
+                add_operation(id.clone(), "send", &[id], None);
             }
         }
     }

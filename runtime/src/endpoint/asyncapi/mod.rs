@@ -6,8 +6,10 @@
 //! parameters); each `#[on_event]` handler a `receive` operation with the payload's schema
 //! and a `reply` (the reply's schema when the handler returns a value, and the error reply);
 //! each push listed in `emits = [..]` a `send` operation; text, binary and JSON handlers are
-//! described with their content types. Schemas come from [`schemars`] (JSON Schema draft-07,
-//! under `#/components/schemas`).
+//! `receive` operations with their content types, and a `reply` when the handler's return
+//! type sends one ([`DescribeReply`]: text, binary, or JSON with the schema of `Json<T>`'s
+//! `T`). Schemas come from [`schemars`] (JSON Schema draft-07, under
+//! `#/components/schemas`).
 //!
 //! ```
 //! use ws_controller::asyncapi::AsyncApi;
@@ -41,5 +43,5 @@
 mod channel;
 mod document;
 
-pub use channel::{Channel, DescribeChannel, PayloadSchema, SchemaFn};
+pub use channel::{Channel, DescribeChannel, DescribeReply, PayloadSchema, Reply, SchemaFn};
 pub use document::AsyncApi;
