@@ -4,6 +4,11 @@
 
 mod common;
 
+#[cfg(feature = "redis")]
+#[allow(dead_code)]
+#[path = "common/redis_server.rs"]
+mod redis_server;
+
 use std::collections::BTreeMap;
 use std::future::IntoFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -198,4 +203,53 @@ async fn known_traffic_gives_exact_counts_labelled_by_route_template() {
         recorder.samples(&format!("websocket_message_handling_seconds{{{route}}}")),
         6
     );
+}
+
+/// Broadcasts that arrive from another node of a Redis hub are counted where they are
+/// delivered; the sending node counts its own broadcast. Both nodes share this process's
+/// recorder, so the counts are the cluster's.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn broadcasts_from_another_node_are_counted_where_they_arrive() {
+    let recorder = TestRecorder::default();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let redis = redis_server::RedisServer::start().await;
+    let url = redis.url();
+    let mut addrs = Vec::new();
+    let mut hubs = Vec::new();
+    for _ in 0..2 {
+        let hub = Hub::redis(&url).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        addrs.push(listener.local_addr().unwrap());
+        let app = Chat { hub: hub.clone() }.into_router();
+        tokio::spawn(ws_controller::serve(listener, app).into_future());
+        within("the hub subscribes", hub.broker_synced()).await;
+        hubs.push(hub);
+    }
+    let mut ws = connect(addrs[1], "/chat/lobby").await;
+    within("the member registers", async {
+        while hubs[1].count() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    within("the second node subscribes", hubs[1].broker_synced()).await;
+    hubs[0].broadcast("from the other node").await;
+    assert_eq!(recv_text(&mut ws).await, "from the other node");
+
+    let counters = recorder.counters();
+    let count = |name: &str| counters.get(name).copied().unwrap_or(0);
+    assert_eq!(count("websocket_hub_broadcasts_total{}"), 1, "{counters:?}");
+    assert_eq!(
+        count("websocket_hub_deliveries_total{}"),
+        0,
+        "nobody on the sender"
+    );
+    assert_eq!(
+        count("websocket_hub_remote_broadcasts_total{}"),
+        1,
+        "{counters:?}"
+    );
+    assert_eq!(count("websocket_hub_remote_deliveries_total{}"), 1);
+    assert_eq!(count("websocket_hub_remote_missed_total{}"), 0);
 }

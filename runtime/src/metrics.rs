@@ -114,6 +114,13 @@ mod enabled {
         counter!("websocket_hub_drops_total").increment(dropped as u64);
         counter!("websocket_hub_slow_consumer_closes_total").increment(closed as u64);
     }
+
+    /// One broadcast from another node of a cluster hub, delivered on this one.
+    pub(crate) fn remote_broadcast(delivered: usize, missed: usize) {
+        counter!("websocket_hub_remote_broadcasts_total").increment(1);
+        counter!("websocket_hub_remote_deliveries_total").increment(delivered as u64);
+        counter!("websocket_hub_remote_missed_total").increment(missed as u64);
+    }
 }
 
 #[cfg(not(feature = "metrics"))]
@@ -140,6 +147,8 @@ mod disabled {
     pub(crate) fn upgrade_refused(_: &str, _: u16) {}
 
     pub(crate) fn broadcast(_: usize, _: usize, _: usize) {}
+
+    pub(crate) fn remote_broadcast(_: usize, _: usize) {}
 }
 
 #[cfg(not(feature = "metrics"))]

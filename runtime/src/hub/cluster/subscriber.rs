@@ -217,10 +217,9 @@ fn deliver_remote<'a>(
     // A message from another node cannot hold that node back: `Wait` recipients miss it.
     let waiting = fan_out(members, message, false, &mut report);
     debug_assert!(waiting.is_empty());
-    bump(
-        &stats.remote_missed,
-        (report.dropped + report.closed) as u64,
-    );
+    let missed = report.dropped + report.closed;
+    bump(&stats.remote_missed, missed as u64);
+    crate::metrics::remote_broadcast(report.delivered, missed);
 }
 
 pub(super) fn local_count(registry: &Registry, room: Option<&str>) -> usize {
