@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Waker;
+use std::task::{Wake, Waker};
 use std::time::Duration;
 
 use http::request::Parts;
@@ -88,6 +88,8 @@ pub(crate) struct Shared {
     /// Wakes the driver: something was queued, the reader took its message, a close was
     /// requested, or the connection was aborted.
     pub(crate) wake: DriverWake,
+    /// Set when one of the driver's timers fired (see the `Wake` impl below).
+    pub(crate) timers_fired: AtomicBool,
     /// An error for the reader that could not be queued behind earlier messages.
     pub(crate) pending_error: Mutex<Option<ConnError>>,
     /// The final status; `Some` once the connection is closed.
@@ -131,6 +133,8 @@ impl Shared {
             slow_consumer: settings.slow_consumer,
             end_hooks: Mutex::new(Some(Vec::new())),
             wake: DriverWake::default(),
+            // The timers are polled once to be set.
+            timers_fired: AtomicBool::new(true),
             pending_error: Mutex::new(None),
             closed,
             data: Mutex::new(http::Extensions::new()),
@@ -251,6 +255,20 @@ impl Shared {
             }
             None => ConnError::Closed(CloseError::new(CloseStatus::Abnormal, "")),
         }
+    }
+}
+
+/// The waker of the driver's timers (`driver/timers.rs`): a timer that fires marks it and
+/// wakes the driver. Implemented on `Shared`, which every connection already holds in an
+/// `Arc`, so that the timers need no allocation of their own.
+impl Wake for Shared {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.timers_fired.store(true, Ordering::Release);
+        self.wake.wake();
     }
 }
 

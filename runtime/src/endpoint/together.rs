@@ -22,60 +22,73 @@ const ROUNDS: usize = 32;
 
 /// Runs `a` and `b` to completion in the current task; see the module docs.
 pub(crate) fn together<A: Future, B: Future<Output = ()>>(a: A, b: B) -> Together<A, B> {
-    let task = Arc::new(Task::default());
-    let half = |task: &Arc<Task>| {
-        // Both halves are polled on the first poll.
-        let half = Arc::new(Half {
-            woken: AtomicBool::new(true),
-            task: task.clone(),
-        });
-        (Waker::from(half.clone()), half)
-    };
-    let (a_waker, a_half) = half(&task);
-    let (b_waker, b_half) = half(&task);
+    // Both halves are polled on the first poll.
+    let a_half = Arc::new(First {
+        woken: AtomicBool::new(true),
+        polling: AtomicBool::new(false),
+        task: AtomicWaker::new(),
+    });
+    let b_half = Arc::new(Second {
+        woken: AtomicBool::new(true),
+        first: a_half.clone(),
+    });
     Together {
         a,
         a_out: None,
         b,
         b_done: false,
-        task,
+        a_waker: Waker::from(a_half.clone()),
         a_half,
-        a_waker,
+        b_waker: Waker::from(b_half.clone()),
         b_half,
-        b_waker,
     }
 }
 
-/// The task the halves run in.
-#[derive(Default)]
-struct Task {
+/// The first half's waker, which also holds the task's state (one allocation less per
+/// connection than a third shared object).
+struct First {
+    woken: AtomicBool,
     /// The halves are being polled: a wake-up needs no task wake-up.
     polling: AtomicBool,
-    waker: AtomicWaker,
+    task: AtomicWaker,
 }
 
-/// One half's waker.
-struct Half {
+/// The second half's waker.
+struct Second {
     woken: AtomicBool,
-    task: Arc<Task>,
+    first: Arc<First>,
 }
 
-impl Half {
-    fn take(&self) -> bool {
-        self.woken.load(Ordering::SeqCst) && self.woken.swap(false, Ordering::SeqCst)
+/// Notes a half's wake-up, and wakes the task unless the halves are being polled.
+fn woken(flag: &AtomicBool, first: &First) {
+    flag.store(true, Ordering::SeqCst);
+    if !first.polling.load(Ordering::SeqCst) {
+        first.task.wake();
     }
 }
 
-impl Wake for Half {
+/// Takes a half's wake-up.
+fn take(flag: &AtomicBool) -> bool {
+    flag.load(Ordering::SeqCst) && flag.swap(false, Ordering::SeqCst)
+}
+
+impl Wake for First {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::SeqCst);
-        if !self.task.polling.load(Ordering::SeqCst) {
-            self.task.waker.wake();
-        }
+        woken(&self.woken, self);
+    }
+}
+
+impl Wake for Second {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        woken(&self.woken, &self.first);
     }
 }
 
@@ -87,10 +100,9 @@ pin_project_lite::pin_project! {
         #[pin]
         b: B,
         b_done: bool,
-        task: Arc<Task>,
-        a_half: Arc<Half>,
+        a_half: Arc<First>,
         a_waker: Waker,
-        b_half: Arc<Half>,
+        b_half: Arc<Second>,
         b_waker: Waker,
     }
 }
@@ -100,42 +112,41 @@ impl<A: Future, B: Future<Output = ()>> Future for Together<A, B> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        this.task.waker.register(cx.waker());
-        let task = &**this.task;
-        task.polling.store(true, Ordering::SeqCst);
+        let first = &**this.a_half;
+        first.task.register(cx.waker());
+        first.polling.store(true, Ordering::SeqCst);
         for _ in 0..ROUNDS {
             let mut woken = false;
-            if this.a_out.is_none() && this.a_half.take() {
+            if this.a_out.is_none() && take(&first.woken) {
                 woken = true;
                 let mut cx = Context::from_waker(this.a_waker);
                 if let Poll::Ready(out) = this.a.as_mut().poll(&mut cx) {
                     *this.a_out = Some(out);
                 }
             }
-            if !*this.b_done && this.b_half.take() {
+            if !*this.b_done && take(&this.b_half.woken) {
                 woken = true;
                 let mut cx = Context::from_waker(this.b_waker);
                 *this.b_done = this.b.as_mut().poll(&mut cx).is_ready();
             }
             if *this.b_done {
                 if let Some(out) = this.a_out.take() {
-                    task.polling.store(false, Ordering::SeqCst);
+                    first.polling.store(false, Ordering::SeqCst);
                     return Poll::Ready((out, ()));
                 }
             }
             if !woken {
-                task.polling.store(false, Ordering::SeqCst);
+                first.polling.store(false, Ordering::SeqCst);
                 // A wake-up that came after a half's check, while `polling` was still set,
                 // did not wake the task: take it now.
-                let pending = |half: &Half| half.woken.load(Ordering::SeqCst);
-                if pending(this.a_half) || pending(this.b_half) {
+                if first.woken.load(Ordering::SeqCst) || this.b_half.woken.load(Ordering::SeqCst) {
                     cx.waker().wake_by_ref();
                 }
                 return Poll::Pending;
             }
         }
         // Still busy: let other tasks run, and come back.
-        task.polling.store(false, Ordering::SeqCst);
+        first.polling.store(false, Ordering::SeqCst);
         cx.waker().wake_by_ref();
         Poll::Pending
     }

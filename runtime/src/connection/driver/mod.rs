@@ -31,7 +31,6 @@ use ws_controller_protocol::deflate::{DeflateParams, Deflater, Inflater};
 use ws_controller_protocol::{Decoder, Encoder, Role};
 
 use crate::connection::close::{CloseCode, CloseError, CloseStatus};
-use crate::connection::prepared::Outgoing;
 use crate::connection::rate_limit::RateLimiter;
 use crate::connection::read_buffer::ReadBuffer;
 use crate::connection::settings::Settings;
@@ -97,8 +96,6 @@ pub(crate) struct Driver<T> {
     /// and the large payloads that go out without a copy, each with the offset in `out`
     /// after which it is written.
     out: Vec<u8>,
-    /// Messages taken from the outbox, being turned into frames (kept to reuse its ring).
-    batch: VecDeque<Outgoing>,
     large: Vec<(usize, Bytes)>,
     /// Bytes in `large`.
     large_bytes: usize,
@@ -151,7 +148,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             pings: VecDeque::new(),
             next_ping: 0,
             out: Vec::new(),
-            batch: VecDeque::new(),
             large: Vec::new(),
             large_bytes: 0,
             unflushed: 0,
@@ -214,7 +210,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         let mut phase = Phase::Open;
         // The status that ends the connection: the first close frame sent or received.
         let mut status: Option<CloseError> = None;
-        let timers = Timers::new(shared.ping_interval, shared.idle_timeout);
+        let timers = Timers::new(&shared);
         tokio::pin!(timers);
         // Set when the peer sends anything (data or control); the idle check takes it.
         let mut heard = false;
@@ -318,7 +314,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                         return Poll::Ready(Wait::CloseTimeout);
                     }
                 }
-                if let Poll::Ready(due) = timers.as_mut().poll_due(cx, &mut heard, open, reading) {
+                if let Poll::Ready(due) =
+                    timers.as_mut().poll_due(&shared, &mut heard, open, reading)
+                {
                     return Poll::Ready(Wait::Due(due));
                 }
                 // More than a batch was queued: write the rest after a look at the socket.

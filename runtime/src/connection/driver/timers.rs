@@ -1,7 +1,8 @@
 //! The connection's timers: the heartbeat and the idle check.
 //!
 //! A tokio timer registers its waker again on every poll, and the driver's loop waits on
-//! its timers once or twice per message. Here they are polled with a waker of their own,
+//! its timers once or twice per message. Here they are polled with a waker of their own
+//! (the connection's `Shared`, whose wake-up marks `timers_fired` and wakes the driver),
 //! and only after it fired (or they were set): between firings a wait costs one atomic
 //! load.
 //!
@@ -12,13 +13,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use futures_util::task::AtomicWaker;
 use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
+
+use crate::connection::shared::Shared;
 
 /// Silent checks in a row after which the peer is idle.
 const QUARTERS: u32 = 4;
@@ -40,32 +42,14 @@ pin_project_lite::pin_project! {
         quarter: Option<Duration>,
         // Checks in a row that found the peer silent.
         silent: u32,
-        // The timers must be polled: they fired, or were just set.
-        fired: Arc<Fired>,
+        // Built from the connection's `Shared` (see the module docs).
         waker: Waker,
     }
 }
 
-/// The timers' waker: notes the firing and wakes the driver.
-#[derive(Default)]
-struct Fired {
-    flag: AtomicBool,
-    driver: AtomicWaker,
-}
-
-impl Wake for Fired {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.flag.store(true, Ordering::Release);
-        self.driver.wake();
-    }
-}
-
 impl Timers {
-    pub(super) fn new(ping_interval: Option<Duration>, idle_timeout: Option<Duration>) -> Self {
+    pub(super) fn new(shared: &Arc<Shared>) -> Self {
+        let (ping_interval, idle_timeout) = (shared.ping_interval, shared.idle_timeout);
         let heartbeat = ping_interval.map(|period| {
             let mut timer = tokio::time::interval_at(Instant::now() + period, period);
             timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -74,15 +58,12 @@ impl Timers {
         let quarter = idle_timeout.map(|idle| (idle / QUARTERS).max(Duration::from_millis(1)));
         // Without an idle timeout the sleep is never polled.
         let first = quarter.unwrap_or(Duration::from_secs(86_400));
-        let fired = Arc::new(Fired::default());
-        fired.flag.store(true, Ordering::Relaxed);
         Self {
             heartbeat,
             idle: tokio::time::sleep_until(Instant::now() + first),
             quarter,
             silent: 0,
-            waker: Waker::from(fired.clone()),
-            fired,
+            waker: Waker::from(shared.clone()),
         }
     }
 
@@ -97,22 +78,22 @@ impl Timers {
     /// a peer is silent only while `watching` (the connection is open and the driver is
     /// reading: a peer held back by backpressure is not idle). The heartbeat beats only
     /// while `open`.
+    ///
+    /// A timer's wake-up also wakes the driver (through `Shared::wake`, which the driver's
+    /// wait polls first), so no task waker is needed here.
     pub(super) fn poll_due(
         self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
+        shared: &Shared,
         heard: &mut bool,
         open: bool,
         watching: bool,
     ) -> Poll<Due> {
         let mut this = self.project();
-        let fired = &this.fired.flag;
+        let fired = &shared.timers_fired;
         if !(fired.load(Ordering::Relaxed) && fired.swap(false, Ordering::Acquire)) {
             return Poll::Pending;
         }
-        // The timers' waker wakes whatever polls them; the driver's task waker is the same
-        // on every poll, so registering it when they fired is enough.
-        this.fired.driver.register(cx.waker());
-        let mut timers = Context::from_waker(this.waker);
+        let mut timers = std::task::Context::from_waker(this.waker);
         if let Some(heartbeat) = this.heartbeat.as_mut().filter(|_| open) {
             if heartbeat.poll_tick(&mut timers).is_ready() {
                 // Polled again next time, to wait for the following tick.

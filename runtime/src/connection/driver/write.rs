@@ -32,6 +32,9 @@ const KEEP_OUT_CAPACITY: usize = 4 << 10;
 /// Queue and large-payload slots kept after a burst.
 const KEEP_QUEUE_CAPACITY: usize = 8;
 
+/// Messages taken from the queue per lock.
+const TAKE: usize = 8;
+
 /// Why a write did not complete.
 pub(super) enum WriteError {
     Io(std::io::Error),
@@ -53,40 +56,47 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
     /// Takes the pings and (at most `WRITE_BATCH`) messages senders queued and turns them
     /// into frames waiting for [`Self::write_frames`]. Returns whether more messages are
     /// waiting.
+    ///
+    /// Messages are taken [`TAKE`] at a time into an array on the stack, one lock each
+    /// time: a lone reply costs one lock, and no second queue ring lives in the driver.
     pub(super) fn feed_queued(&mut self) -> bool {
-        let mut batch = std::mem::take(&mut self.batch);
-        let (pings, more) = {
-            let mut outbox = lock(&self.shared.outbox);
-            if outbox.messages.len() <= WRITE_BATCH {
-                // The queue's ring and the driver's swap places: no copy, no allocation.
-                std::mem::swap(&mut outbox.messages, &mut batch);
-            } else {
-                batch.extend(outbox.messages.drain(..WRITE_BATCH));
+        let mut fed = 0;
+        loop {
+            let mut taken: [Option<Outgoing>; TAKE] = [const { None }; TAKE];
+            let (pings, more) = {
+                let mut outbox = lock(&self.shared.outbox);
+                for slot in &mut taken {
+                    match outbox.messages.pop_front() {
+                        Some(message) => *slot = Some(message),
+                        None => break,
+                    }
+                }
+                // A burst leaves the ring at its largest: an idle connection keeps a small one.
+                if outbox.messages.is_empty() && outbox.messages.capacity() > KEEP_QUEUE_CAPACITY {
+                    outbox.messages = VecDeque::new();
+                }
+                (
+                    std::mem::take(&mut outbox.pings),
+                    !outbox.messages.is_empty(),
+                )
+            };
+            for reply in pings {
+                self.send_ping(Some(reply));
             }
-            // A burst leaves the ring at its largest: an idle connection keeps a small one.
-            if outbox.messages.is_empty() && outbox.messages.capacity() > KEEP_QUEUE_CAPACITY {
-                outbox.messages = VecDeque::new();
+            for message in taken.into_iter().flatten() {
+                self.release(&message);
+                self.frame(&message);
+                fed += 1;
             }
-            (
-                std::mem::take(&mut outbox.pings),
-                !outbox.messages.is_empty(),
-            )
-        };
-        if more {
-            // The rest is taken on a later turn.
-            self.shared.queued.store(true, Ordering::Release);
+            if !more {
+                return false;
+            }
+            if fed >= WRITE_BATCH {
+                // The rest is taken on a later turn.
+                self.shared.queued.store(true, Ordering::Release);
+                return true;
+            }
         }
-        for reply in pings {
-            self.send_ping(Some(reply));
-        }
-        for message in batch.drain(..) {
-            self.release(&message);
-            self.frame(&message);
-        }
-        if batch.capacity() <= KEEP_QUEUE_CAPACITY {
-            self.batch = batch;
-        }
-        more
     }
 
     /// Adds a data frame for `message` to the frames waiting to be written.
