@@ -302,8 +302,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 
             // Waits for the first of these, in this order: what the controller asked for and
             // what time demands come before reading more, so a flooding peer cannot starve
-            // them. One hand-written poll rather than a `select!`, which would build and drop
-            // a future per source on every turn.
+            // them; the socket comes before writing more. One hand-written poll rather than
+            // a `select!`, which would build and drop a future per source on every turn.
             let mut yield_armed = false;
             let wait = std::future::poll_fn(|cx| {
                 if shared.wake.poll_woken(cx).is_ready() {
@@ -319,7 +319,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 {
                     return Poll::Ready(Wait::Due(due));
                 }
-                // More than a batch was queued: write the rest after a look at the socket.
+                // Right after the socket was found empty there is nothing to read: the
+                // decoder is asked again only when the socket wakes the task.
+                if reading && !std::mem::take(&mut read_registered) {
+                    if let Poll::Ready(event) = self.poll_event(cx) {
+                        return Poll::Ready(Wait::Read(event));
+                    }
+                }
+                // More than a batch was queued: write the rest after that look at the socket.
                 if more_queued {
                     return Poll::Ready(Wait::Woken);
                 }
@@ -331,13 +338,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                     }
                     yield_armed = true;
                     cx.waker().wake_by_ref();
-                }
-                // Right after the socket was found empty there is nothing to read: the
-                // decoder is asked again only when the socket wakes the task.
-                if reading && !std::mem::take(&mut read_registered) {
-                    if let Poll::Ready(event) = self.poll_event(cx) {
-                        return Poll::Ready(Wait::Read(event));
-                    }
                 }
                 Poll::Pending
             });
