@@ -759,3 +759,24 @@ async fn send_blocked_on_a_full_queue_fails_when_the_peer_vanishes() {
     let outcome = next_event(&mut events).await;
     assert_eq!(outcome, "send failed: connection closed with 1006");
 }
+
+/// While our close waits for the peer's answer, the idle check is off: a peer that never
+/// answers gets one close frame, and the close timeout (not a second, "Idle timeout",
+/// close) ends the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closing_connection_gets_no_idle_close_on_top() {
+    let settings = quiet()
+        .idle_timeout(Some(Duration::from_millis(400)))
+        .close_timeout(Duration::from_millis(1500));
+    let server = serve_script(settings, |conn: Conn| async move {
+        // Silent for most of the idle timeout, then our close.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        conn.close(CloseCode::NORMAL_CLOSURE, "bye").await;
+        Ok(())
+    })
+    .await;
+    let (_, mut raw) = raw_upgrade(server.addr, &Req::upgrade("/ws")).await;
+    let frames = raw.read_until_eof().await;
+    let closes: Vec<_> = frames.iter().map(|f| f.close()).collect();
+    assert_eq!(closes, [(1000, "bye".to_owned())], "{frames:?}");
+}

@@ -315,7 +315,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                     }
                 }
                 if let Poll::Ready(due) =
-                    timers.as_mut().poll_due(&shared, &mut heard, open, reading)
+                    timers
+                        .as_mut()
+                        .poll_due(&shared, &mut heard, open, open && reading)
                 {
                     return Poll::Ready(Wait::Due(due));
                 }

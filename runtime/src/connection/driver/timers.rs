@@ -76,8 +76,9 @@ impl Timers {
 
     /// The next thing due. `heard` is the driver's flag for "the peer spoke" (taken here);
     /// a peer is silent only while `watching` (the connection is open and the driver is
-    /// reading: a peer held back by backpressure is not idle). The heartbeat beats only
-    /// while `open`.
+    /// reading: a peer held back by backpressure is not idle, and a closing connection
+    /// has its own deadline), so `Idle` comes only while watching. The heartbeat beats
+    /// only while `open`.
     ///
     /// A timer's wake-up also wakes the driver (through `Shared::wake`, which the driver's
     /// wait polls first), so no task waker is needed here.
