@@ -116,15 +116,17 @@ impl<A: Future, B: Future<Output = ()>> Future for Together<A, B> {
         first.task.register(cx.waker());
         first.polling.store(true, Ordering::SeqCst);
         for _ in 0..ROUNDS {
+            // A wake-up is taken even for a half that has finished (a stale waker may still
+            // fire), or it would keep the task waking itself.
             let mut woken = false;
-            if this.a_out.is_none() && take(&first.woken) {
+            if take(&first.woken) && this.a_out.is_none() {
                 woken = true;
                 let mut cx = Context::from_waker(this.a_waker);
                 if let Poll::Ready(out) = this.a.as_mut().poll(&mut cx) {
                     *this.a_out = Some(out);
                 }
             }
-            if !*this.b_done && take(&this.b_half.woken) {
+            if take(&this.b_half.woken) && !*this.b_done {
                 woken = true;
                 let mut cx = Context::from_waker(this.b_waker);
                 *this.b_done = this.b.as_mut().poll(&mut cx).is_ready();
@@ -175,6 +177,54 @@ mod tests {
             cx.waker().wake_by_ref();
             Poll::Pending
         }
+    }
+
+    /// Counts the polls of the future it wraps.
+    struct Polls<'a, F> {
+        inner: Pin<Box<F>>,
+        polls: &'a AtomicUsize,
+    }
+
+    impl<F: Future> Future for Polls<'_, F> {
+        type Output = F::Output;
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            self.inner.as_mut().poll(cx)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_finished_half_woken_again_does_not_keep_the_task_busy() {
+        let stale: std::sync::Mutex<Option<Waker>> = std::sync::Mutex::new(None);
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        // `a` finishes at once, leaving its waker behind.
+        let a = std::future::poll_fn(|cx| {
+            *stale.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Ready(())
+        });
+        // `b` wakes `a`'s stale waker, then waits for a message sent 50 ms later.
+        let b = std::future::poll_fn(|cx| {
+            if let Some(waker) = stale.lock().unwrap().take() {
+                waker.wake();
+            }
+            Pin::new(&mut rx).poll(cx).map(Result::unwrap)
+        });
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let _ = tx.send(());
+        });
+        let polls = AtomicUsize::new(0);
+        Polls {
+            inner: Box::pin(together(a, b)),
+            polls: &polls,
+        }
+        .await;
+        let polls = polls.load(Ordering::SeqCst);
+        assert!(
+            polls <= 4,
+            "polled {polls} times: the task kept waking itself"
+        );
     }
 
     #[tokio::test]
