@@ -19,7 +19,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use flate2::{Compress, Compression, FlushCompress, Status};
 use libfuzzer_sys::fuzz_target;
 use ws_controller_protocol::deflate::{
-    compress_shared, DeflateParams, DEFAULT_LEVEL, Deflater, InflateError, Inflater,
+    compress_shared, DeflateParams, Deflater, InflateError, Inflater,
 };
 use ws_controller_protocol::Role;
 
@@ -42,6 +42,8 @@ struct Plan {
     /// The inflating end is the server (else the client).
     server: bool,
     limit: Limit,
+    /// The sender's compression level (above 9 means 9).
+    level: u8,
     messages: Vec<Message>,
 }
 
@@ -127,7 +129,7 @@ fn run(plan: Plan) {
     } else {
         !params.server_no_context_takeover
     };
-    let deflater = Deflater::new(&params, sender, 0);
+    let deflater = Deflater::new(&params, sender, 0).with_level(plan.level);
     let shared_bits = deflater.shared_window_bits();
     let limit = plan.limit.bytes();
 
@@ -171,7 +173,7 @@ fn run(plan: Plan) {
                     None => {
                         match &mut peer {
                             Peer::Ours(deflater) => match shared_bits {
-                                Some(bits) if *shared => compress_shared(&text, bits, DEFAULT_LEVEL, &mut payload),
+                                Some(bits) if *shared => compress_shared(&text, bits, plan.level, &mut payload),
                                 _ => deflater.compress(&text, &mut payload),
                             },
                             Peer::Flate(compressor) => sync_flush(compressor, &text, &mut payload),
