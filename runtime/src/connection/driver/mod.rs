@@ -291,6 +291,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                     }
                 }
                 if flush {
+                    // A write may wait for a slow peer: hold no drained read buffer meanwhile.
+                    self.read_buffer.release_drained();
                     let write = self.write_frames();
                     if let Err(err) = guarded_write(&shared, timers.idle_left(), write).await {
                         self.peer_gone(err.into_io());
