@@ -15,22 +15,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-use ws_controller::{Conn, Controller, Error};
 
 use common::*;
-
-struct Echo;
-
-impl Controller for Echo {
-    type Extract = ();
-
-    async fn serve(&self, mut conn: Conn, _: ()) -> Result<(), Error> {
-        loop {
-            let message = conn.recv().await?;
-            conn.send(message).await?;
-        }
-    }
-}
 
 /// The messages of the events logged (on this thread: the runtime has one).
 #[derive(Clone, Default)]

@@ -9,25 +9,11 @@ mod common;
 use std::future::IntoFuture;
 use std::time::Duration;
 
-use common::{client_frame, within, Req, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT};
+use common::{client_frame, within, Echo, Req, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use ws_controller::{Conn, Controller, Error};
-
-struct Echo;
-
-impl Controller for Echo {
-    type Extract = ();
-
-    async fn serve(&self, mut conn: Conn, _: ()) -> Result<(), Error> {
-        loop {
-            let message = conn.recv().await?;
-            conn.send(message).await?;
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_ping_flood_is_answered_without_growing_memory() {

@@ -60,6 +60,24 @@ pub fn assert_no_event<T: std::fmt::Debug>(rx: &mut mpsc::UnboundedReceiver<T>) 
     }
 }
 
+/// A controller that echoes every data message, with default settings.
+pub struct Echo;
+
+impl ws_controller::Controller for Echo {
+    type Extract = ();
+
+    async fn serve(
+        &self,
+        mut conn: ws_controller::Conn,
+        _: (),
+    ) -> Result<(), ws_controller::Error> {
+        loop {
+            let message = conn.recv().await?;
+            conn.send(message).await?;
+        }
+    }
+}
+
 /// Serves `router` on 127.0.0.1:0 with connect info, returning the bound address.
 pub async fn spawn_server(router: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
