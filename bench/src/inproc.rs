@@ -8,11 +8,10 @@
 
 use std::time::{Duration, Instant};
 
-use fastwebsockets::{FragmentCollector, OpCode, WebSocket, WebSocketError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use ws_controller::{serve_connection, Conn, Controller, Error, Negotiated};
 
-use crate::servers::Echo;
+use crate::servers::{fast_echo, Echo};
 
 /// The message size, as in the TCP ping-pong.
 const SIZE: usize = 32;
@@ -192,24 +191,7 @@ async fn serve(server: Server, stream: DuplexStream) {
             )
             .await;
         }
-        Server::Fastwebsockets => {
-            let mut ws = WebSocket::after_handshake(stream, fastwebsockets::Role::Server);
-            ws.set_auto_close(true);
-            ws.set_auto_pong(true);
-            let mut ws = FragmentCollector::new(ws);
-            let _ = async move {
-                loop {
-                    let frame = ws.read_frame().await?;
-                    match frame.opcode {
-                        OpCode::Close => break,
-                        OpCode::Text | OpCode::Binary => ws.write_frame(frame).await?,
-                        _ => {}
-                    }
-                }
-                Ok::<_, WebSocketError>(())
-            }
-            .await;
-        }
+        Server::Fastwebsockets => fast_echo(stream).await,
     }
 }
 

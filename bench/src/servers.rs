@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use fastwebsockets::{FragmentCollector, OpCode, WebSocket, WebSocketError};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -239,26 +239,31 @@ async fn fast(listener: TcpListener) -> std::io::Result<()> {
             if handshake(&mut tcp).await.is_err() {
                 return;
             }
-            let mut ws = WebSocket::after_handshake(tcp, fastwebsockets::Role::Server);
-            ws.set_auto_close(true);
-            ws.set_auto_pong(true);
-            ws.set_max_message_size(16 << 20);
-            let mut ws = FragmentCollector::new(ws);
-            // As fastwebsockets' echo example runs its connections.
-            let _ = tokio::task::unconstrained(async move {
-                loop {
-                    let frame = ws.read_frame().await?;
-                    match frame.opcode {
-                        OpCode::Close => break,
-                        OpCode::Text | OpCode::Binary => ws.write_frame(frame).await?,
-                        _ => {}
-                    }
-                }
-                Ok::<_, WebSocketError>(())
-            })
-            .await;
+            fast_echo(tcp).await;
         });
     }
+}
+
+/// fastwebsockets' echo loop (its echo example's), on a stream whose handshake is done.
+pub async fn fast_echo<S: AsyncRead + AsyncWrite + Unpin>(stream: S) {
+    let mut ws = WebSocket::after_handshake(stream, fastwebsockets::Role::Server);
+    ws.set_auto_close(true);
+    ws.set_auto_pong(true);
+    ws.set_max_message_size(16 << 20);
+    let mut ws = FragmentCollector::new(ws);
+    // As fastwebsockets' echo example runs its connections.
+    let _ = tokio::task::unconstrained(async move {
+        loop {
+            let frame = ws.read_frame().await?;
+            match frame.opcode {
+                OpCode::Close => break,
+                OpCode::Text | OpCode::Binary => ws.write_frame(frame).await?,
+                _ => {}
+            }
+        }
+        Ok::<_, WebSocketError>(())
+    })
+    .await;
 }
 
 /// Reads the upgrade request (the harness's clients send nothing before the answer) and
