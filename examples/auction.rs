@@ -95,7 +95,7 @@ impl Auction {
         Query(join): Query<Join>,
     ) -> Result<Bidder, Error> {
         let state = self.lot(&lot);
-        self.hub.join(conn.id(), &lot);
+        self.hub.join(conn.id(), &lot).await;
         let bidder = Bidder {
             lot: lot.clone(),
             name: join.name,

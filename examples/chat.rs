@@ -87,7 +87,7 @@ impl Chat {
         } else {
             name
         };
-        self.hub.join(conn.id(), &room);
+        self.hub.join(conn.id(), &room).await;
         self.hub
             .broadcast_room(&room, json(&Event::Join { name: &name })?)
             .await;

@@ -50,7 +50,7 @@ impl Controller for Lobby {
     async fn serve(&self, mut conn: Conn, _: ()) -> Result<(), Error> {
         self.active.fetch_add(1, Ordering::SeqCst);
         let _active = Active(self.active.clone());
-        self.hub.join(conn.id(), "lobby");
+        self.hub.join(conn.id(), "lobby").await;
         conn.send_text("joined").await?;
         loop {
             let message = conn.recv().await?;

@@ -21,9 +21,10 @@ use ws_controller::{
 const LIMIT: Duration = Duration::from_secs(10);
 const ASK: Duration = Duration::from_secs(2);
 
-/// Joins the room of its path (none for `-`), says "joined", then obeys "leave:<room>" and
-/// "join:<room>" (answering "ok" once the broker confirmed) and "say:<text>" (broadcast to
-/// its room but itself).
+/// Joins the room of its path (none for `-`: it waits for the broker instead), says
+/// "joined", then obeys "leave:<room>" (answering "ok" once the broker confirmed),
+/// "join:<room>" (answering "ok" when the join returns) and "say:<text>" (broadcast to its
+/// room but itself).
 struct Member {
     hub: Hub,
 }
@@ -37,24 +38,25 @@ impl Controller for Member {
 
     async fn serve(&self, mut conn: Conn, Path(room): Path<String>) -> Result<(), Error> {
         if room != "-" {
-            self.hub.join(conn.id(), &room);
+            self.hub.join(conn.id(), &room).await;
+        } else {
+            self.hub.broker_synced().await;
         }
-        self.hub.broker_synced().await;
         conn.send_text("joined").await?;
         loop {
             let message = conn.recv().await?;
             let text = message.as_text().unwrap_or_default();
             if let Some(room) = text.strip_prefix("leave:") {
                 self.hub.leave(conn.id(), room);
+                self.hub.broker_synced().await;
             } else if let Some(room) = text.strip_prefix("join:") {
-                self.hub.join(conn.id(), room);
+                self.hub.join(conn.id(), room).await;
             } else if let Some(said) = text.strip_prefix("say:") {
                 self.hub
                     .broadcast_room_except(&room, conn.id(), said.to_owned())
                     .await;
                 continue;
             }
-            self.hub.broker_synced().await;
             conn.send_text("ok").await?;
         }
     }
@@ -244,6 +246,33 @@ async fn rooms_are_isolated_and_join_and_leave_work_across_nodes() {
     );
 }
 
+/// The race a join used to lose: node b's member joins a new room and node a broadcasts to
+/// it as soon as the join returned. Two members join each room at once (the second finds
+/// the room's subscription still in flight), a hundred times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_right_after_a_join_returns_reaches_the_new_member_on_another_node() {
+    let redis = RedisServer::start().await;
+    let (a, b) = (node(&redis.url()).await, node(&redis.url()).await);
+    let (mut first, mut second) = (join(&b, "-").await, join(&b, "-").await);
+    for i in 0..100 {
+        let room = format!("r{i}");
+        for client in [&mut first, &mut second] {
+            client.send_text(format!("join:{room}")).await.unwrap();
+        }
+        for client in [&mut first, &mut second] {
+            assert_eq!(recv(client).await, "ok");
+        }
+        let report = a.hub.broadcast_room(&room, format!("m{i}")).await;
+        // Redis counted b's subscription when it received the message.
+        assert_eq!(report.remote, published(1), "room {room}");
+        for client in [&mut first, &mut second] {
+            assert_eq!(recv(client).await, format!("m{i}"));
+        }
+    }
+    assert_eq!(b.hub.broker_state().join_timeouts, 0);
+    assert_eq!(b.hub.rooms().len(), 100);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_counts_sum_every_node_and_say_how_many_answered() {
     let redis = RedisServer::start().await;
@@ -341,7 +370,8 @@ async fn a_node_starts_while_redis_is_unreachable_and_joins_when_it_appears() {
     let mut client = server.connect("/-").await.unwrap();
     wait_until("registered", || hub.count() == 1).await;
     let id = hub.ids()[0];
-    assert!(hub.join(id, "lobby"));
+    // The broker is down: the join does not wait for it.
+    assert!(hub.join(id, "lobby").await);
     let report = hub.broadcast_room("lobby", "local").await;
     assert_eq!(report.delivered, 1);
     assert_eq!(

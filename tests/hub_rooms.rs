@@ -21,7 +21,7 @@ impl Controller for Member {
     }
 
     async fn serve(&self, mut conn: Conn, Path(room): Path<String>) -> Result<(), Error> {
-        self.hub.join(conn.id(), &room);
+        self.hub.join(conn.id(), &room).await;
         conn.send_text("joined").await?;
         loop {
             conn.recv().await?;

@@ -132,17 +132,22 @@ impl Hub {
 
     /// Puts a registered connection in `room`; false when it is not registered.
     ///
-    /// On a hub that spans processes, the first member of a room on this node subscribes
-    /// the node to the room; [`Hub::broker_synced`] waits until the broker confirmed.
-    pub fn join(&self, id: ConnId, room: &str) -> bool {
+    /// The connection is a member as soon as this is called. On a hub that spans
+    /// processes, the first member of a room on this node subscribes the node to the room,
+    /// and this returns once the broker confirmed the subscription, so that a broadcast
+    /// made anywhere after it returns reaches the new member. The wait is bounded by
+    /// [`ClusterOptions::join_timeout`](crate::ClusterOptions::join_timeout) and skipped
+    /// while the broker is down (the subscription follows when it is back).
+    pub async fn join(&self, id: ConnId, room: &str) -> bool {
         let interest = self.write().join(id, room);
-        match interest {
-            Some(interest) => {
-                self.follow(interest);
-                true
-            }
-            None => false,
+        let Some(interest) = interest else {
+            return false;
+        };
+        self.follow(interest);
+        if let Some(cluster) = &self.inner.cluster {
+            cluster.joined().await;
         }
+        true
     }
 
     /// Takes a connection out of `room`; false when it was not in it.

@@ -224,6 +224,20 @@ impl Cluster {
         let _ = synced.wait_for(|v| *v >= version).await;
     }
 
+    /// Waits, at most [`ClusterOptions::join_timeout`], for the subscriptions to cover a
+    /// room just joined; not at all while the broker is down.
+    pub(crate) async fn joined(&self) {
+        if self.stats.status() == BrokerStatus::Down {
+            return;
+        }
+        if tokio::time::timeout(self.options.join_timeout, self.synced())
+            .await
+            .is_err()
+        {
+            bump(&self.stats.join_timeouts, 1);
+        }
+    }
+
     /// Queues `frame` for `channel` without waiting; the receiver resolves with the outcome.
     pub(crate) fn queue(
         &self,

@@ -23,6 +23,10 @@ pub struct ClusterOptions {
     pub inbound_queue: usize,
     /// How often the broker's health is checked (and a lost connection retried). Default 500 ms.
     pub health_interval: Duration,
+    /// How long [`Hub::join`](crate::Hub::join) waits for the broker to confirm the room's
+    /// subscription before returning anyway (counted in
+    /// [`BrokerState::join_timeouts`](crate::BrokerState::join_timeouts)). Default 1 s.
+    pub join_timeout: Duration,
 }
 
 impl Default for ClusterOptions {
@@ -34,6 +38,7 @@ impl Default for ClusterOptions {
             publish_queue_bytes: 16 << 20,
             inbound_queue: 8192,
             health_interval: Duration::from_millis(500),
+            join_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -66,6 +71,12 @@ impl ClusterOptions {
     /// Sets [`ClusterOptions::inbound_queue`] (at least 1).
     pub fn inbound_queue(mut self, messages: usize) -> Self {
         self.inbound_queue = messages.max(1);
+        self
+    }
+
+    /// Sets [`ClusterOptions::join_timeout`].
+    pub fn join_timeout(mut self, timeout: Duration) -> Self {
+        self.join_timeout = timeout;
         self
     }
 

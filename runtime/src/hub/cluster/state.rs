@@ -52,6 +52,9 @@ pub struct BrokerState {
     pub connection_losses: u64,
     /// Times the node subscribed again to all its channels after a loss or an outage.
     pub resubscriptions: u64,
+    /// Joins that returned before the broker confirmed the room's subscription
+    /// ([`ClusterOptions::join_timeout`](crate::ClusterOptions::join_timeout)).
+    pub join_timeouts: u64,
 }
 
 #[derive(Default)]
@@ -67,6 +70,7 @@ pub(crate) struct Stats {
     pub(crate) remote_missed: AtomicU64,
     pub(crate) connection_losses: AtomicU64,
     pub(crate) resubscriptions: AtomicU64,
+    pub(crate) join_timeouts: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -121,6 +125,7 @@ impl Stats {
             remote_missed: get(&self.remote_missed),
             connection_losses: get(&self.connection_losses),
             resubscriptions: get(&self.resubscriptions),
+            join_timeouts: get(&self.join_timeouts),
         }
     }
 }
