@@ -1,0 +1,10 @@
+export { connect, Client } from "./client.js";
+export type { ConnectOptions, RequestOptions, PushMeta, Recovery, CloseInfo, State, EventFields } from "./client.js";
+export { ReplyError, ClientError } from "./errors.js";
+export type { ClientErrorCode } from "./errors.js";
+export { FINAL_CLOSE_CODES, delayMs, backoff } from "./backoff.js";
+export type { ReconnectOptions, Backoff } from "./backoff.js";
+export { Positions } from "./rooms.js";
+export type { Position } from "./rooms.js";
+export type { ApiShape, AnyApi, PushName, RequestName, RequestData, ReplyData } from "./api.js";
+export type { WebSocketLike, WebSocketConstructor } from "./socket.js";
