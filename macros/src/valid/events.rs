@@ -29,6 +29,17 @@ pub fn event_fns(
             );
             continue;
         }
+        // The protocol's own events (room history's `$joined`, planned) share the namespace.
+        if let Some(rest) = name.strip_prefix('$') {
+            errors.at(
+                event.span(),
+                format!(
+                    "event names starting with `$` are reserved for the protocol's own events: \
+                     rename it, e.g. `#[on_event(\"{rest}\")]`"
+                ),
+            );
+            continue;
+        }
         if let Some(first) = out.iter().find(|e| e.event.value() == name) {
             errors.at(
                 event.span(),
