@@ -31,6 +31,7 @@ pub fn event_fns(
         }
         // The protocol's own events (room history's `$joined`, planned) share the namespace.
         if let Some(rest) = name.strip_prefix('$') {
+            let rest = if rest.is_empty() { "bid" } else { rest };
             errors.at(
                 event.span(),
                 format!(
