@@ -22,3 +22,10 @@ export type PushName<Api extends ApiShape> = keyof Api["pushes"] & string;
 export type RequestData<Api extends ApiShape, E extends RequestName<Api>> = Api["requests"][E]["data"];
 /** The reply's data of a sent event. */
 export type ReplyData<Api extends ApiShape, E extends RequestName<Api>> = Api["requests"][E]["reply"];
+/**
+ * The events `request` accepts: those that reply with data (an event whose reply is `never`
+ * gets no reply, so a request would only time out: `emit` it).
+ */
+export type ReplyingName<Api extends ApiShape> = {
+  [E in RequestName<Api>]: [ReplyData<Api, E>] extends [never] ? never : E;
+}[RequestName<Api>];

@@ -1,4 +1,4 @@
-import type { AnyApi, ApiShape, PushName, ReplyData, RequestData, RequestName } from "./api.js";
+import type { AnyApi, ApiShape, PushName, ReplyData, ReplyingName, RequestData, RequestName } from "./api.js";
 import { backoff, delayMs, FINAL_CLOSE_CODES, type Backoff, type ReconnectOptions } from "./backoff.js";
 import { ClientError, ReplyError } from "./errors.js";
 import { Positions, type Position } from "./rooms.js";
@@ -170,7 +170,7 @@ export class Client<Api extends ApiShape = AnyApi> {
    * {@link ReplyError} for the server's error reply, or a {@link ClientError} (timeout, the
    * connection dropped after it was sent, buffer full, client closed).
    */
-  request<E extends RequestName<Api>>(
+  request<E extends ReplyingName<Api>>(
     event: E,
     data: RequestData<Api, E>,
     options?: RequestOptions,

@@ -6,5 +6,5 @@ export { FINAL_CLOSE_CODES, delayMs, backoff } from "./backoff.js";
 export type { ReconnectOptions, Backoff } from "./backoff.js";
 export { Positions } from "./rooms.js";
 export type { Position } from "./rooms.js";
-export type { ApiShape, AnyApi, PushName, RequestName, RequestData, ReplyData } from "./api.js";
+export type { ApiShape, AnyApi, PushName, RequestName, ReplyingName, RequestData, ReplyData } from "./api.js";
 export type { WebSocketLike, WebSocketConstructor } from "./socket.js";
