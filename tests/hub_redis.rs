@@ -4,68 +4,20 @@
 //! its output buffer limit), foreign publishers, one node's shutdown, no leaked tasks.
 #![cfg(feature = "redis")]
 
+#[path = "common/hub_node.rs"]
+mod hub_node;
 #[path = "common/redis_server.rs"]
 mod redis_server;
 
 use std::time::Duration;
 
-use axum::extract::Path;
+use hub_node::{join, recv, tell, wait_until, within, Member, Node, LIMIT};
 use redis_server::{free_port, RedisServer};
-use tokio::time::{sleep, timeout, Instant};
+use tokio::time::{sleep, Instant};
 use ws_controller::test::{TestClient, TestServer};
-use ws_controller::{
-    BrokerStatus, ClusterOptions, Conn, Controller, Error, Hub, RemoteDelivery, RemoteFailure,
-    Shutdown,
-};
+use ws_controller::{BrokerStatus, ClusterOptions, Hub, RemoteDelivery, RemoteFailure, Shutdown};
 
-const LIMIT: Duration = Duration::from_secs(10);
 const ASK: Duration = Duration::from_secs(2);
-
-/// Joins the room of its path (none for `-`: it waits for the broker instead), says
-/// "joined", then obeys "leave:<room>" (answering "ok" once the broker confirmed),
-/// "join:<room>" (answering "ok" when the join returns) and "say:<text>" (broadcast to its
-/// room but itself).
-struct Member {
-    hub: Hub,
-}
-
-impl Controller for Member {
-    type Extract = Path<String>;
-
-    fn hub(&self) -> Option<&Hub> {
-        Some(&self.hub)
-    }
-
-    async fn serve(&self, mut conn: Conn, Path(room): Path<String>) -> Result<(), Error> {
-        if room != "-" {
-            self.hub.join(conn.id(), &room).await;
-        } else {
-            self.hub.broker_synced().await;
-        }
-        conn.send_text("joined").await?;
-        loop {
-            let message = conn.recv().await?;
-            let text = message.as_text().unwrap_or_default();
-            if let Some(room) = text.strip_prefix("leave:") {
-                self.hub.leave(conn.id(), room);
-                self.hub.broker_synced().await;
-            } else if let Some(room) = text.strip_prefix("join:") {
-                self.hub.join(conn.id(), room).await;
-            } else if let Some(said) = text.strip_prefix("say:") {
-                self.hub
-                    .broadcast_room_except(&room, conn.id(), said.to_owned())
-                    .await;
-                continue;
-            }
-            conn.send_text("ok").await?;
-        }
-    }
-}
-
-struct Node {
-    hub: Hub,
-    server: TestServer,
-}
 
 fn options() -> ClusterOptions {
     ClusterOptions::default().health_interval(Duration::from_millis(100))
@@ -76,43 +28,7 @@ async fn node(url: &str) -> Node {
 }
 
 async fn node_with(url: &str, options: ClusterOptions) -> Node {
-    let hub = Hub::redis_with(url, options).unwrap();
-    let app = ws_controller::route("/{room}", Member { hub: hub.clone() });
-    let server = TestServer::bind(app).await.unwrap();
-    within("the hub subscribes", hub.broker_synced()).await;
-    Node { hub, server }
-}
-
-async fn within<F: std::future::Future>(what: &str, fut: F) -> F::Output {
-    match timeout(LIMIT, fut).await {
-        Ok(out) => out,
-        Err(_) => panic!("timed out after {LIMIT:?}: {what}"),
-    }
-}
-
-/// Polls a condition the hub exposes no event for (the broker's view of it), every 10 ms.
-async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + LIMIT;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        sleep(Duration::from_millis(10)).await;
-    }
-}
-
-async fn join(node: &Node, room: &str) -> TestClient {
-    let mut client = node.server.connect(&format!("/{room}")).await.unwrap();
-    assert_eq!(recv(&mut client).await, "joined");
-    client
-}
-
-async fn recv(client: &mut TestClient) -> String {
-    within("a message", client.recv_text()).await.unwrap()
-}
-
-/// Sends a command to a client's controller and waits for its "ok".
-async fn tell(client: &mut TestClient, command: &str) {
-    client.send_text(command.to_owned()).await.unwrap();
-    assert_eq!(recv(client).await, "ok");
+    Node::start(Hub::redis_with(url, options).unwrap()).await
 }
 
 async fn numsub(redis: &RedisServer, channel: &str) -> usize {

@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use crate::hub::cluster::options::{BrokerError, ClusterOptions};
 use crate::hub::cluster::transport::{BoxFuture, InboundSink, Transport, TransportError};
+use crate::hub::cluster::Layout;
 use crate::Hub;
 
 /// How long one connection attempt may take.
@@ -148,7 +149,7 @@ impl Hub {
 
     /// [`Hub::redis`] with `options`.
     pub fn redis_with(url: &str, options: ClusterOptions) -> Result<Hub, BrokerError> {
-        crate::hub::cluster::start(options, |sink| {
+        crate::hub::cluster::start(options, Layout::Single, |sink| {
             Ok(Arc::new(Redis::new(url, sink)?) as Arc<dyn Transport>)
         })
     }

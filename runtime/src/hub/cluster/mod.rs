@@ -39,12 +39,23 @@ pub(crate) enum Target<'a> {
     Room(&'a str),
 }
 
+/// How a broker spreads channels: one server, or Redis Cluster's slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// Every channel on one server.
+    Single,
+    /// Sharded pub/sub: each room's channel hashes to its own slot (`{room}` hash tag); the
+    /// hub-wide, control and node channels share the prefix's slot (`{prefix}`).
+    Sharded,
+}
+
 /// The channel names of one prefix.
 pub(crate) struct Channels {
     all: String,
     ctl: String,
     room: String,
     node: String,
+    layout: Layout,
 }
 
 /// What a received channel name is.
@@ -56,17 +67,22 @@ pub(crate) enum Channel<'a> {
 }
 
 impl Channels {
-    fn new(prefix: &str, node: u64) -> Self {
+    fn new(prefix: &str, node: u64, layout: Layout) -> Self {
+        let fixed = fixed_prefix(prefix, layout);
         Self {
-            all: format!("{prefix}:all"),
-            ctl: format!("{prefix}:ctl"),
+            all: format!("{fixed}:all"),
+            ctl: format!("{fixed}:ctl"),
             room: format!("{prefix}:room:"),
-            node: node_channel(prefix, node),
+            node: node_channel(&fixed, node),
+            layout,
         }
     }
 
     pub(crate) fn room(&self, room: &str) -> String {
-        format!("{}{room}", self.room)
+        match self.layout {
+            Layout::Single => format!("{}{room}", self.room),
+            Layout::Sharded => format!("{}{{{room}}}", self.room),
+        }
     }
 
     fn target(&self, target: Target<'_>) -> String {
@@ -90,13 +106,29 @@ impl Channels {
         } else if channel == self.node {
             Some(Channel::Node)
         } else {
-            channel.strip_prefix(&self.room).map(Channel::Room)
+            let room = channel.strip_prefix(&self.room)?;
+            match self.layout {
+                Layout::Single => Some(Channel::Room(room)),
+                Layout::Sharded => room
+                    .strip_prefix('{')
+                    .and_then(|room| room.strip_suffix('}'))
+                    .map(Channel::Room),
+            }
         }
     }
 }
 
-fn node_channel(prefix: &str, node: u64) -> String {
-    format!("{prefix}:node:{node:016x}")
+/// What the hub-wide, control and node channels start with: the prefix, as a hash tag when
+/// sharded so that they share one slot.
+fn fixed_prefix(prefix: &str, layout: Layout) -> String {
+    match layout {
+        Layout::Single => prefix.to_owned(),
+        Layout::Sharded => format!("{{{prefix}}}"),
+    }
+}
+
+fn node_channel(fixed_prefix: &str, node: u64) -> String {
+    format!("{fixed_prefix}:node:{node:016x}")
 }
 
 /// A frame waiting for the publisher task.
@@ -159,6 +191,7 @@ impl Cluster {
     /// A cluster over the transport `connect` builds from the sink it is given.
     pub(crate) fn new(
         options: ClusterOptions,
+        layout: Layout,
         connect: impl FnOnce(InboundSink) -> Result<Arc<dyn Transport>, BrokerError>,
     ) -> Result<(Self, Tasks), BrokerError> {
         if tokio::runtime::Handle::try_current().is_err() {
@@ -193,7 +226,7 @@ impl Cluster {
         };
         let cluster = Self {
             node,
-            channels: Channels::new(&options.prefix, node),
+            channels: Channels::new(&options.prefix, node, layout),
             options,
             stats,
             publish: publish_tx,
@@ -297,7 +330,10 @@ impl Cluster {
     }
 
     pub(crate) fn node_channel(&self, node: u64) -> String {
-        node_channel(&self.options.prefix, node)
+        node_channel(
+            &fixed_prefix(&self.options.prefix, self.channels.layout),
+            node,
+        )
     }
 }
 
@@ -396,9 +432,10 @@ async fn publisher(
 /// Starts a cluster for a new hub.
 pub(crate) fn start(
     options: ClusterOptions,
+    layout: Layout,
     connect: impl FnOnce(InboundSink) -> Result<Arc<dyn Transport>, BrokerError>,
 ) -> Result<crate::Hub, BrokerError> {
-    let (cluster, tasks) = Cluster::new(options, connect)?;
+    let (cluster, tasks) = Cluster::new(options, layout, connect)?;
     let inner = Arc::new(HubInner::with_cluster(cluster));
     tasks.spawn(Arc::downgrade(&inner));
     Ok(crate::Hub { inner })
