@@ -11,7 +11,9 @@ mod redis_server;
 
 use std::time::Duration;
 
-use hub_node::{join, recv, tell, wait_until, within, Member, Node, LIMIT};
+use hub_node::{
+    broadcast_right_after_joins, join, recv, tell, wait_until, within, Member, Node, LIMIT,
+};
 use redis_server::{free_port, RedisServer};
 use tokio::time::{sleep, Instant};
 use ws_controller::test::{TestClient, TestServer};
@@ -162,31 +164,12 @@ async fn rooms_are_isolated_and_join_and_leave_work_across_nodes() {
     );
 }
 
-/// The race a join used to lose: node b's member joins a new room and node a broadcasts to
-/// it as soon as the join returned. Two members join each room at once (the second finds
-/// the room's subscription still in flight), a hundred times.
+/// The race a join used to lose ([`broadcast_right_after_joins`]), a hundred times.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_right_after_a_join_returns_reaches_the_new_member_on_another_node() {
     let redis = RedisServer::start().await;
     let (a, b) = (node(&redis.url()).await, node(&redis.url()).await);
-    let (mut first, mut second) = (join(&b, "-").await, join(&b, "-").await);
-    for i in 0..100 {
-        let room = format!("r{i}");
-        for client in [&mut first, &mut second] {
-            client.send_text(format!("join:{room}")).await.unwrap();
-        }
-        for client in [&mut first, &mut second] {
-            assert_eq!(recv(client).await, "ok");
-        }
-        let report = a.hub.broadcast_room(&room, format!("m{i}")).await;
-        // Redis counted b's subscription when it received the message.
-        assert_eq!(report.remote, published(1), "room {room}");
-        for client in [&mut first, &mut second] {
-            assert_eq!(recv(client).await, format!("m{i}"));
-        }
-    }
-    assert_eq!(b.hub.broker_state().join_timeouts, 0);
-    assert_eq!(b.hub.rooms().len(), 100);
+    broadcast_right_after_joins(&a, &b, 100).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@ mod redis_server;
 
 use std::time::Duration;
 
-use hub_node::{join, recv, Node};
+use hub_node::{broadcast_right_after_joins, join, recv, Node};
 use redis_cluster::RedisCluster;
 use redis_server::command;
 use ws_controller::{BrokerStatus, ClusterOptions, Hub, RemoteDelivery};
@@ -128,29 +128,13 @@ async fn rooms_on_three_shards_reach_every_node_once_in_order_and_counts_add_up(
     assert_eq!(state.join_timeouts, 0);
 }
 
-/// The race a join used to lose, on a cluster: node b's members join a new room (its
-/// channel on any of the shards) and node a broadcasts to it as soon as the join returned.
+/// The race a join used to lose ([`broadcast_right_after_joins`]), on a cluster: the rooms'
+/// channels are spread over every shard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_right_after_a_join_returns_reaches_the_new_member_on_every_shard() {
     let cluster = RedisCluster::start(3, 0).await;
     let (a, b) = (node(&cluster).await, node(&cluster).await);
-    let (mut first, mut second) = (join(&b, "-").await, join(&b, "-").await);
-    for i in 0..100 {
-        let room = format!("r{i}");
-        for client in [&mut first, &mut second] {
-            client.send_text(format!("join:{room}")).await.unwrap();
-        }
-        for client in [&mut first, &mut second] {
-            assert_eq!(recv(client).await, "ok");
-        }
-        let report = a.hub.broadcast_room(&room, format!("m{i}")).await;
-        assert_eq!(report.remote, published(1), "room {room}");
-        for client in [&mut first, &mut second] {
-            assert_eq!(recv(client).await, format!("m{i}"));
-        }
-    }
-    assert_eq!(b.hub.broker_state().join_timeouts, 0);
-    assert_eq!(b.hub.rooms().len(), 100);
+    broadcast_right_after_joins(&a, &b, 100).await;
     let mut owners: Vec<u16> = Vec::new();
     for i in 0..100 {
         owners.push(cluster.master_of(&room_channel(&format!("r{i}"))).await);

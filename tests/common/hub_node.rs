@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::extract::Path;
 use tokio::time::{sleep, timeout, Instant};
 use ws_controller::test::{TestClient, TestServer};
-use ws_controller::{Conn, Controller, Error, Hub};
+use ws_controller::{Conn, Controller, Error, Hub, RemoteDelivery};
 
 pub const LIMIT: Duration = Duration::from_secs(10);
 
@@ -97,4 +97,29 @@ pub async fn recv(client: &mut TestClient) -> String {
 pub async fn tell(client: &mut TestClient, command: &str) {
     client.send_text(command.to_owned()).await.unwrap();
     assert_eq!(recv(client).await, "ok");
+}
+
+/// The race a join used to lose: two of node b's members join a new room at once (the
+/// second finds the room's subscription still in flight) and node a broadcasts to it as
+/// soon as both joins returned, `rooms` times.
+pub async fn broadcast_right_after_joins(a: &Node, b: &Node, rooms: usize) {
+    let (mut first, mut second) = (join(b, "-").await, join(b, "-").await);
+    for i in 0..rooms {
+        let room = format!("r{i}");
+        for client in [&mut first, &mut second] {
+            client.send_text(format!("join:{room}")).await.unwrap();
+        }
+        for client in [&mut first, &mut second] {
+            assert_eq!(recv(client).await, "ok");
+        }
+        let report = a.hub.broadcast_room(&room, format!("m{i}")).await;
+        // The broker counted b's subscription when it received the message.
+        let published = RemoteDelivery::Published { nodes: 1 };
+        assert_eq!(report.remote, published, "room {room}");
+        for client in [&mut first, &mut second] {
+            assert_eq!(recv(client).await, format!("m{i}"));
+        }
+    }
+    assert_eq!(b.hub.broker_state().join_timeouts, 0);
+    assert_eq!(b.hub.rooms().len(), rooms);
 }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value};
+use ::redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo};
 use bytes::Bytes;
+
+use super::redis_push::{error, on_push, ping};
 
 use crate::hub::cluster::options::{BrokerError, ClusterOptions};
 use crate::hub::cluster::transport::{BoxFuture, InboundSink, Transport, TransportError};
@@ -22,10 +24,6 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 struct Redis {
     publisher: ConnectionManager,
     subscriber: ConnectionManager,
-}
-
-fn error(e: ::redis::RedisError) -> TransportError {
-    TransportError(e.to_string())
 }
 
 impl Redis {
@@ -61,21 +59,6 @@ impl Redis {
             publisher,
             subscriber,
         })
-    }
-}
-
-fn on_push(sink: &InboundSink, push: PushInfo) {
-    match push.kind {
-        PushKind::Message => {
-            let mut data = push.data.into_iter();
-            if let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
-                (data.next(), data.next())
-            {
-                sink.message(Bytes::from(channel), Bytes::from(payload));
-            }
-        }
-        PushKind::Disconnection => sink.lost(),
-        _ => {}
     }
 }
 
@@ -115,16 +98,7 @@ impl Transport for Redis {
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), TransportError>> {
-        Box::pin(async move {
-            let (mut publisher, mut subscriber) = (self.publisher.clone(), self.subscriber.clone());
-            let ping = ::redis::cmd("PING");
-            let (a, b) = futures_util::future::join(
-                ping.query_async::<()>(&mut publisher),
-                ping.query_async::<()>(&mut subscriber),
-            )
-            .await;
-            a.and(b).map_err(error)
-        })
+        Box::pin(ping(&self.publisher, &self.subscriber))
     }
 }
 

@@ -12,9 +12,11 @@ use std::time::Duration;
 use ::redis::cluster::{ClusterClientBuilder, ClusterConfig};
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::cluster_routing::Slot;
-use ::redis::{ProtocolVersion, PushInfo, PushKind, Value};
+use ::redis::{ProtocolVersion, PushInfo};
 use bytes::Bytes;
 use futures_util::future::try_join_all;
+
+use super::redis_push::{error, on_push, ping};
 
 use crate::hub::cluster::options::{BrokerError, ClusterOptions};
 use crate::hub::cluster::transport::{BoxFuture, InboundSink, Transport, TransportError};
@@ -32,10 +34,6 @@ const RETRIES: u32 = 3;
 struct RedisCluster {
     publisher: ClusterConnection,
     subscriber: ClusterConnection,
-}
-
-fn error(e: ::redis::RedisError) -> TransportError {
-    TransportError(e.to_string())
 }
 
 impl RedisCluster {
@@ -70,23 +68,6 @@ impl RedisCluster {
             publisher,
             subscriber,
         })
-    }
-}
-
-fn on_push(sink: &InboundSink, push: PushInfo) {
-    match push.kind {
-        PushKind::SMessage | PushKind::Message => {
-            let mut data = push.data.into_iter();
-            if let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
-                (data.next(), data.next())
-            {
-                sink.message(Bytes::from(channel), Bytes::from(payload));
-            }
-        }
-        // One node's connection is gone: the client reconnects it and refreshes its slot
-        // map; the hub subscribes everything again, wherever the slots are now.
-        PushKind::Disconnection => sink.lost(),
-        _ => {}
     }
 }
 
@@ -169,17 +150,7 @@ impl Transport for RedisCluster {
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), TransportError>> {
-        Box::pin(async move {
-            // A cluster routes PING to every master: healthy means every shard answers.
-            let (mut publisher, mut subscriber) = (self.publisher.clone(), self.subscriber.clone());
-            let ping = ::redis::cmd("PING");
-            let (a, b) = futures_util::future::join(
-                ping.query_async::<()>(&mut publisher),
-                ping.query_async::<()>(&mut subscriber),
-            )
-            .await;
-            a.and(b).map_err(error)
-        })
+        Box::pin(ping(&self.publisher, &self.subscriber))
     }
 }
 
