@@ -100,6 +100,10 @@ pub use endpoint::upgrade::{default_upgrade_error_response, handler, route};
 pub use hub::cluster::options::{BrokerError, ClusterOptions};
 pub use hub::cluster::state::{BrokerState, BrokerStatus};
 pub use hub::cluster::ClusterCount;
+pub use hub::history::{
+    History, HistoryRules, HistoryState, InvalidSince, SincePosition, SincePositions,
+    DEFAULT_MAX_ROOMS, JOINED_EVENT, MAX_SINCE_POSITIONS,
+};
 pub use hub::report::{BroadcastReport, RemoteDelivery, RemoteFailure};
 pub use hub::shutdown::{Shutdown, ShutdownReport};
 pub use hub::{Hub, TOO_SLOW_REASON};

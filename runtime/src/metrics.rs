@@ -121,6 +121,24 @@ mod enabled {
         counter!("websocket_hub_remote_deliveries_total").increment(delivered as u64);
         counter!("websocket_hub_remote_missed_total").increment(missed as u64);
     }
+
+    /// Payload bytes kept by the hub's room histories.
+    pub(crate) fn history_bytes(bytes: usize) {
+        gauge!("websocket_hub_history_bytes").set(bytes as f64);
+    }
+
+    /// Rooms with a history.
+    pub(crate) fn history_rooms(rooms: usize) {
+        gauge!("websocket_hub_history_rooms").set(rooms as f64);
+    }
+
+    /// A join that named a `since` position: recovered (with `replayed` pushes) or not.
+    pub(crate) fn recovery(recovered: bool, replayed: u64) {
+        counter!("websocket_hub_recoveries_attempted_total").increment(1);
+        let outcome = if recovered { "succeeded" } else { "failed" };
+        counter!("websocket_hub_recoveries_total", "outcome" => outcome).increment(1);
+        counter!("websocket_hub_replayed_pushes_total").increment(replayed);
+    }
 }
 
 #[cfg(not(feature = "metrics"))]
@@ -149,6 +167,12 @@ mod disabled {
     pub(crate) fn broadcast(_: usize, _: usize, _: usize) {}
 
     pub(crate) fn remote_broadcast(_: usize, _: usize) {}
+
+    pub(crate) fn history_bytes(_: usize) {}
+
+    pub(crate) fn history_rooms(_: usize) {}
+
+    pub(crate) fn recovery(_: bool, _: u64) {}
 }
 
 #[cfg(not(feature = "metrics"))]

@@ -70,20 +70,23 @@ impl PreparedMessage {
 pub(crate) enum Outgoing {
     Plain(Message),
     Prepared(PreparedMessage),
+    /// Queued beyond the queue's limits, holding no permits: a room history's replay, whose
+    /// size its history bounds (see `Shared::enqueue_unmetered`).
+    Unmetered(PreparedMessage),
 }
 
 impl Outgoing {
     pub(crate) fn message(&self) -> &Message {
         match self {
             Self::Plain(message) => message,
-            Self::Prepared(prepared) => prepared.message(),
+            Self::Prepared(prepared) | Self::Unmetered(prepared) => prepared.message(),
         }
     }
 
     pub(crate) fn into_message(self) -> Message {
         match self {
             Self::Plain(message) => message,
-            Self::Prepared(prepared) => prepared.message().clone(),
+            Self::Prepared(prepared) | Self::Unmetered(prepared) => prepared.message().clone(),
         }
     }
 }

@@ -221,6 +221,26 @@ impl Shared {
         Ok(())
     }
 
+    /// Queues `messages` after everything queued so far, beyond the queue's limits (they
+    /// hold no permits, so later sends see the queue as it was): what a join of a room with
+    /// history queues under the room's lock, where it cannot wait. False once the driver
+    /// has ended.
+    pub(crate) fn enqueue_unmetered(
+        &self,
+        messages: impl IntoIterator<Item = crate::connection::prepared::PreparedMessage>,
+    ) -> bool {
+        let mut outbox = lock(&self.outbox);
+        if outbox.ended {
+            return false;
+        }
+        outbox
+            .messages
+            .extend(messages.into_iter().map(Outgoing::Unmetered));
+        drop(outbox);
+        self.wake_for_outbox();
+        true
+    }
+
     /// Tells the driver that `outbox` has something new (call after adding it).
     pub(crate) fn wake_for_outbox(&self) {
         self.queued.store(true, Ordering::Release);

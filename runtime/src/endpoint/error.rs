@@ -196,6 +196,10 @@ pub enum UpgradeError {
     /// The server is shutting down and takes no new connections (503).
     #[error("server is shutting down")]
     ShuttingDown,
+    /// A `since` position of the URL query is malformed (400): checked when the
+    /// controller's hub keeps room histories ([`Hub::with_history`](crate::Hub::with_history)).
+    #[error("invalid `since`: {0}")]
+    InvalidSince(#[from] crate::InvalidSince),
     /// A hook panicked during the upgrade (500).
     #[error("upgrade hook panicked: {0}")]
     HookPanicked(String),

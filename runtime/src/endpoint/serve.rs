@@ -166,6 +166,8 @@ where
         peer_addr,
         span: parent,
     } = negotiated;
+    let mut request = request;
+    let since = request.extensions.remove::<crate::SincePositions>();
     let engine = Engine::server(endpoint.settings(), compression.as_ref());
     let (metrics, active) = ConnMetrics::open(endpoint.route(&request));
     let (conn, ends) = Conn::new(
@@ -176,6 +178,9 @@ where
         metrics,
     );
     let sender = conn.sender();
+    if let Some(since) = since {
+        sender.insert(since);
+    }
     // Runs the end hooks (registry removal) when the future ends or is dropped.
     let ended = EndGuard(sender.clone());
     if let Some(hub) = endpoint.controller().hub() {

@@ -141,6 +141,27 @@ where
             UpgradeError::ShuttingDown,
         );
     }
+    if endpoint
+        .controller
+        .hub()
+        .is_some_and(crate::Hub::has_history)
+    {
+        match crate::SincePositions::from_query(parts.uri.query().unwrap_or_default()) {
+            Ok(since) if since.is_empty() => {}
+            // Moved into the connection's data when it opens, for `Hub::join`.
+            Ok(since) => {
+                parts.extensions.insert(since);
+            }
+            Err(invalid) => {
+                return refuse(
+                    &endpoint,
+                    &parts,
+                    StatusCode::BAD_REQUEST,
+                    UpgradeError::InvalidSince(invalid),
+                );
+            }
+        }
+    }
     match catch_sync(|| endpoint.controller.check_origin(&parts)) {
         Ok(true) => {}
         Ok(false) => {

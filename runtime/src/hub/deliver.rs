@@ -21,10 +21,24 @@ pub(crate) fn fan_out<'a>(
     can_wait: bool,
     report: &mut BroadcastReport,
 ) -> Vec<(Sender, PreparedMessage)> {
+    fan_out_prepared(
+        recipients,
+        &PreparedMessage::new(message.clone()),
+        can_wait,
+        report,
+    )
+}
+
+/// [`fan_out`] of a message prepared already (one a room's history keeps).
+pub(crate) fn fan_out_prepared<'a>(
+    recipients: impl Iterator<Item = &'a Sender>,
+    prepared: &PreparedMessage,
+    can_wait: bool,
+    report: &mut BroadcastReport,
+) -> Vec<(Sender, PreparedMessage)> {
     let mut waiting = Vec::new();
-    let prepared = PreparedMessage::new(message.clone());
     for sender in recipients {
-        match sender.try_send_prepared(&prepared) {
+        match sender.try_send_prepared(prepared) {
             Ok(()) => report.delivered += 1,
             Err(TrySendError::Closed(_)) => {}
             Err(TrySendError::Full(_)) => match sender.shared.slow_consumer {

@@ -10,6 +10,7 @@ mod backend;
 pub(crate) mod cluster;
 mod data;
 mod deliver;
+pub(crate) mod history;
 mod registry;
 pub(crate) mod report;
 pub mod shutdown;
@@ -55,6 +56,8 @@ pub(crate) struct HubInner {
     pub(crate) left: Notify,
     /// The broker side, for a hub that spans processes.
     pub(crate) cluster: Option<Cluster>,
+    /// The rooms' histories ([`Hub::with_history`]).
+    pub(crate) histories: history::store::Histories,
 }
 
 impl HubInner {
@@ -138,8 +141,17 @@ impl Hub {
     /// made anywhere after it returns reaches the new member. The wait is bounded by
     /// [`ClusterOptions::join_timeout`](crate::ClusterOptions::join_timeout) and skipped
     /// while the broker is down (the subscription follows when it is back).
+    ///
+    /// In a room with history ([`Hub::with_history`]) the connection first gets the pushes
+    /// it missed since the position its upgrade URL named for the room (its first join of
+    /// the room only), then `$joined`, then the room's live pushes; joining a room it is
+    /// in already sends nothing.
     pub async fn join(&self, id: ConnId, room: &str) -> bool {
-        let interest = self.write().join(id, room);
+        let interest = if self.history_of(room).is_some() {
+            self.join_with_history(id, room)
+        } else {
+            self.write().join(id, room)
+        };
         let Some(interest) = interest else {
             return false;
         };

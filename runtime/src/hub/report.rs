@@ -15,6 +15,9 @@ pub struct BroadcastReport {
     /// What happened on the broker: [`RemoteDelivery::Local`] for an in-process hub and for
     /// local-only broadcasts ([`Hub::broadcast_filter`](crate::Hub::broadcast_filter)).
     pub remote: RemoteDelivery,
+    /// The push's offset in its room's history ([`Hub::with_history`](crate::Hub::with_history));
+    /// `None` for a room without history and for every other broadcast.
+    pub offset: Option<u64>,
 }
 
 /// The broker's part of a broadcast on a hub that spans processes

@@ -106,7 +106,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             self.add_latest_pong();
         }
         let shared_frame = match (message, self.encoder.deflater()) {
-            (Outgoing::Prepared(prepared), Some(deflater))
+            (Outgoing::Prepared(prepared) | Outgoing::Unmetered(prepared), Some(deflater))
                 if deflater.should_compress(prepared.message().len()) =>
             {
                 deflater
@@ -192,6 +192,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
     /// Gives back the queue place and bytes a message held; it is about to become a frame
     /// in `out`, which a write empties before the next batch is taken.
     pub(super) fn release(&self, message: &Outgoing) {
+        if let Outgoing::Unmetered(_) = message {
+            return;
+        }
         let cost = self.shared.queue_cost(message.message().len());
         self.shared.queue_bytes.add_permits(cost as usize);
         self.shared.queue_slots.add_permits(1);

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::connection::error::ConnError;
 use crate::endpoint::events::EventProtocol;
+use crate::hub::history::NumberedPush;
 use crate::hub::report::BroadcastReport;
 use crate::hub::Hub;
 use crate::ConnId;
@@ -23,14 +24,47 @@ impl Hub {
     }
 
     /// Pushes an event to the members of `room`, encoded once.
+    ///
+    /// In a room with history ([`Hub::with_history`]) the push is numbered and kept:
+    /// `{"event":..,"room":..,"epoch":..,"offset":..,"data":..}`, and the report's
+    /// [`offset`](BroadcastReport::offset) is its offset.
     pub async fn emit_room<T: Serialize + ?Sized>(
         &self,
         room: &str,
         event: &str,
         data: &T,
     ) -> Result<BroadcastReport, ConnError> {
+        self.emit_to_room(room, None, event, data).await
+    }
+
+    /// Pushes an event to the members of `room` but `except` (typically the sender),
+    /// encoded once; numbered and kept in a room with history, as [`Hub::emit_room`].
+    pub async fn emit_room_except<T: Serialize + ?Sized>(
+        &self,
+        room: &str,
+        except: ConnId,
+        event: &str,
+        data: &T,
+    ) -> Result<BroadcastReport, ConnError> {
+        self.emit_to_room(room, Some(except), event, data).await
+    }
+
+    async fn emit_to_room<T: Serialize + ?Sized>(
+        &self,
+        room: &str,
+        except: Option<ConnId>,
+        event: &str,
+        data: &T,
+    ) -> Result<BroadcastReport, ConnError> {
+        if self.history_of(room).is_some() {
+            let push = NumberedPush::new(event, room, data)?;
+            return Ok(self.push_numbered(room, except, &push).await);
+        }
         let message = EventProtocol::default().push(event, data)?;
-        Ok(self.broadcast_room(room, message).await)
+        Ok(match except {
+            Some(except) => self.broadcast_room_except(room, except, message).await,
+            None => self.broadcast_room(room, message).await,
+        })
     }
 
     /// Pushes an event to every registered connection but `except`, encoded once.
