@@ -174,9 +174,9 @@ async fn impossible_recoveries_replay_nothing_and_say_so() {
     }
     let e = epoch(&hub, "h:x");
     for since in [
-        format!("other:9:h:x"), // another epoch
-        format!("{e}:6:h:x"),   // 7 is no longer kept (8, 9, 10 are)
-        format!("{e}:11:h:x"),  // the future
+        "other:9:h:x".to_owned(), // another epoch
+        format!("{e}:6:h:x"),     // 7 is no longer kept (8, 9, 10 are)
+        format!("{e}:11:h:x"),    // the future
     ] {
         let (_ws, before) = join(addr, &format!("/h:x?since={since}"), "h:x").await;
         assert_eq!(before, [recovered("h:x", &e, 10, false, 0)], "{since}");

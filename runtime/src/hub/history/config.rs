@@ -104,7 +104,8 @@ impl HistoryRules {
         let prefix = prefix.into();
         self.prefixes.retain(|(p, _)| *p != prefix);
         self.prefixes.push((prefix, history));
-        self.prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.prefixes
+            .sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         self
     }
 
