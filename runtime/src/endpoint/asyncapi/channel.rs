@@ -141,6 +141,7 @@ pub struct Channel {
     pub(crate) address: String,
     pub(crate) fields: EventFields,
     pub(crate) operations: Vec<Operation>,
+    pub(crate) room_history: bool,
 }
 
 impl Channel {
@@ -151,6 +152,7 @@ impl Channel {
             address: address.into(),
             fields: EventFields::DEFAULT,
             operations: Vec::new(),
+            room_history: false,
         }
     }
 
@@ -162,6 +164,14 @@ impl Channel {
     /// The envelope's field names, when not the defaults.
     pub fn fields(mut self, fields: EventFields) -> Self {
         self.fields = fields;
+        self
+    }
+
+    /// The channel's rooms keep a history ([`Hub::with_history`](crate::Hub::with_history)):
+    /// its pushes are described with their `room`, `epoch` and `offset` (present for
+    /// room pushes with history), and the `$joined` push is added.
+    pub fn room_history(mut self) -> Self {
+        self.room_history = true;
         self
     }
 

@@ -200,6 +200,60 @@ fn envelope(
     json!({"type": "object", "required": names, "properties": properties})
 }
 
+/// The position of a push in its room's history.
+fn add_position(payload: &mut Value) {
+    let Some(properties) = payload["properties"].as_object_mut() else {
+        return;
+    };
+    properties.insert(
+        "room".into(),
+        json!({"type": "string", "description": "the room the push was made to; present, with `epoch` and `offset`, for rooms with history"}),
+    );
+    properties.insert("epoch".into(), epoch_schema());
+    properties.insert(
+        "offset".into(),
+        json!({"type": "integer", "minimum": 1, "description": "the push's position in its room's history: +1 per push, never reused within an epoch"}),
+    );
+}
+
+fn epoch_schema() -> Value {
+    json!({
+        "type": "string",
+        "pattern": "^[A-Za-z0-9_-]+$",
+        "description": "names one continuous history of the room; it changes exactly when continuity is lost",
+    })
+}
+
+/// `$joined`: sent on every join of a room with history, before its live pushes.
+fn joined_message(fields: &EventFields) -> Value {
+    let data = json!({
+        "type": "object",
+        "required": ["epoch", "offset"],
+        "properties": {
+            "epoch": epoch_schema(),
+            "offset": {"type": "integer", "minimum": 0, "description": "the room's latest offset (0 before its first push)"},
+            "recovered": {"type": "boolean", "description": "present when the upgrade URL named a `since=EPOCH:OFFSET:ROOM` for the room: true when the missed pushes were replayed just before, false when they are lost (refetch state)"},
+            "missed": {"type": "integer", "minimum": 0, "description": "present with `recovered`: how many pushes were replayed"},
+        },
+    });
+    let mut payload = envelope(
+        fields,
+        crate::JOINED_EVENT,
+        false,
+        (fields.data_name(), data),
+        true,
+    );
+    if let Some(properties) = payload["properties"].as_object_mut() {
+        properties.insert("room".into(), json!({"type": "string"}));
+    }
+    if let Some(required) = payload["required"].as_array_mut() {
+        required.push("room".into());
+    }
+    let mut message = message(crate::JOINED_EVENT, "application/json", payload);
+    message["description"] = "Sent on every join of a room with history, before any live push of the room; after the replay when the upgrade URL's `since` named the room.".into();
+    message
+}
+
 fn message(name: &str, content_type: &str, payload: Value) -> Value {
     json!({"name": name, "contentType": content_type, "payload": payload})
 }
@@ -320,7 +374,10 @@ fn describe(channel: &Channel, generator: &mut SchemaGenerator) -> (Value, Map<S
             Operation::SendEvent { event, data } => {
                 let id = key(event);
                 let data = schema(generator, *data);
-                let payload = envelope(fields, event, false, (fields.data_name(), data), true);
+                let mut payload = envelope(fields, event, false, (fields.data_name(), data), true);
+                if channel.room_history {
+                    add_position(&mut payload);
+                }
                 messages.insert(
                     format!("push_{id}"),
                     message(event, "application/json", payload),
@@ -363,6 +420,11 @@ fn describe(channel: &Channel, generator: &mut SchemaGenerator) -> (Value, Map<S
                 add_operation(id.clone(), "send", &[id], None);
             }
         }
+    }
+    if channel.room_history {
+        let id = "push_joined".to_owned();
+        messages.insert(id.clone(), joined_message(fields));
+        add_operation(id.clone(), "send", &[id], None);
     }
     let (address, params) = address(&channel.address);
     let mut described = Map::new();
