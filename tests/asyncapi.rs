@@ -10,6 +10,10 @@ mod auction;
 #[path = "../examples/chat.rs"]
 mod chat;
 
+#[allow(dead_code)]
+#[path = "../examples/feed.rs"]
+mod feed;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -102,6 +106,7 @@ fn documents() -> Vec<(&'static str, Value)> {
         ("auction", auction::api().to_json()),
         ("chat", chat::api().to_json()),
         ("several", several),
+        ("feed", feed::api().to_json()),
     ]
 }
 
