@@ -40,6 +40,9 @@ pub const TOO_SLOW_REASON: &str = "connection too slow";
 /// [`SlowConsumer`](crate::SlowConsumer) policy decides: close it with 1008 (default), drop
 /// the message, or wait. Room operations cost O(members of the room).
 ///
+/// Rooms can keep a history of their pushes, so a client that reconnects gets what it
+/// missed: see [`Hub::with_history`].
+///
 /// [`Hub::new`] is in-process. With the `redis` feature, [`Hub::redis`] makes one hub of
 /// many processes; nothing else in the application changes.
 #[cfg_attr(feature = "redis", doc = include_str!("cluster/semantics.md"))]

@@ -1,6 +1,6 @@
 //! Room history and recovery across reconnects: what a room keeps ([`HistoryRules`]), the
-//! offsets and epochs its pushes carry, and the replay a reconnecting connection gets.
-#![doc = include_str!("history.md")]
+//! offsets and epochs its pushes carry, and the replay a reconnecting connection gets (the
+//! semantics are documented on `Hub::with_history`, from `history.md`).
 
 mod config;
 mod envelope;
@@ -55,6 +55,7 @@ impl Hub {
     /// );
     /// # let _ = hub;
     /// ```
+    #[doc = include_str!("history.md")]
     pub fn with_history(self, rules: HistoryRules) -> Self {
         if self.inner.cluster.is_some() && !rules.is_empty() {
             tracing::warn!("room history is in-process only for now: rules ignored");
