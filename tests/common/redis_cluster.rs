@@ -24,10 +24,10 @@ pub struct RedisCluster {
 
 impl RedisCluster {
     /// `masters` masters with `replicas` replicas each, returning once every node reports
-    /// `cluster_state:ok`.
+    /// `cluster_state:ok` and every replica is in sync with its master.
     pub async fn start(masters: usize, replicas: usize) -> Self {
         let count = masters * (1 + replicas);
-        let ports: Vec<u16> = (0..count).map(|_| free_port()).collect();
+        let ports: Vec<u16> = (0..count).map(|_| free_cluster_port()).collect();
         let dir = std::env::temp_dir().join(format!(
             "wsc-redis-cluster-{}-{}",
             std::process::id(),
@@ -65,6 +65,14 @@ impl RedisCluster {
         for &port in &ports {
             cluster.wait_ok(port).await;
         }
+        for &port in &ports[masters..] {
+            wait_for(&format!("replica {port} in sync"), || async move {
+                command(port, &[b"INFO", b"replication"])
+                    .await
+                    .contains("master_link_status:up")
+            })
+            .await;
+        }
         cluster
     }
 
@@ -75,6 +83,9 @@ impl RedisCluster {
             .args(["--cluster-enabled", "yes", "--cluster-config-file"])
             .arg(&config)
             .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
+            // A replica may take over however long its master was gone, and syncs at once.
+            .args(["--cluster-replica-validity-factor", "0"])
+            .args(["--repl-diskless-sync-delay", "0"])
             .arg("--dir")
             .arg(&self.dir)
             .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
@@ -104,6 +115,13 @@ impl RedisCluster {
 
     /// The port of the master that owns `key`'s slot now.
     pub async fn master_of(&self, key: &str) -> u16 {
+        self.serving_master(key)
+            .await
+            .unwrap_or_else(|| panic!("no live master owns {key}'s slot"))
+    }
+
+    /// The port of the live master that owns `key`'s slot, if any (none during a failover).
+    pub async fn serving_master(&self, key: &str) -> Option<u16> {
         let any = self.live_port();
         let slot: u16 = command(any, &[b"CLUSTER", b"KEYSLOT", key.as_bytes()])
             .await
@@ -125,10 +143,10 @@ impl RedisCluster {
             });
             if owns {
                 let address = fields[1].split('@').next().unwrap_or_default();
-                return address.rsplit(':').next().unwrap().parse().expect("port");
+                return address.rsplit(':').next().unwrap().parse().ok();
             }
         }
-        panic!("no master owns slot {slot}:\n{nodes}");
+        None
     }
 
     /// A port whose server is running.
@@ -155,6 +173,19 @@ impl RedisCluster {
         let index = self.ports.iter().position(|p| *p == port).expect("port");
         assert!(self.children[index].is_none(), "{port} is running");
         self.children[index] = Some(self.spawn(port));
+    }
+}
+
+/// A free port whose cluster bus port (the port + 10000) is free too.
+fn free_cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        let Some(bus) = port.checked_add(10_000) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", bus)).is_ok() {
+            return port;
+        }
     }
 }
 

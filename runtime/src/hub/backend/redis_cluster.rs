@@ -163,6 +163,8 @@ impl Hub {
     /// Everything [`Hub::redis`] promises holds, with two differences: messages keep their
     /// order per room and per hub-wide channel (not across them), and while any shard's
     /// master is unreachable (during a failover) the broker counts as down for every room.
+    /// After a failover a node may miss one room's subscription (a known bug, see the hub's
+    /// semantics).
     /// Returns at once and connects in the background. Must be called inside a tokio
     /// runtime. Requires the `redis` cargo feature.
     ///
