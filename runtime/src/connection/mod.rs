@@ -12,6 +12,7 @@ mod data;
 pub(crate) mod driver;
 pub mod error;
 pub mod prepared;
+mod queue_budget;
 pub mod rate_limit;
 pub(crate) mod read_buffer;
 pub mod sender;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use http::request::Parts;
 use serde::Serialize;
-use tokio::sync::{oneshot, TryAcquireError};
+use tokio::sync::oneshot;
 
 use crate::connection::close::{
     CloseCode, CloseError, CloseStatus, INTERNAL_ERROR_REASON, NORMAL_CLOSURE_REASON,
@@ -16,6 +16,7 @@ use crate::connection::close::{
 use crate::connection::conn::ConnId;
 use crate::connection::error::ConnError;
 use crate::connection::prepared::{Outgoing, PreparedMessage};
+use crate::connection::queue_budget::NoRoom;
 use crate::connection::shared::{duration_ms, lock, Shared};
 use ws_controller_protocol::{Message, Utf8Bytes};
 
@@ -66,26 +67,15 @@ impl Sender {
         }
         let shared = &*self.shared;
         let cost = shared.queue_cost(message.message().len());
-        // Permits are usually there: try first, without building a waiting future.
-        let bytes = match shared.queue_bytes.try_acquire_many(cost) {
-            Ok(permit) => Ok(permit),
-            Err(TryAcquireError::NoPermits) => shared.queue_bytes.acquire_many(cost).await,
-            Err(TryAcquireError::Closed) => return Err(shared.closed_error()),
+        // There is usually room: try first, without building a waiting future.
+        let room = match shared.queue_room.try_take(cost) {
+            Err(NoRoom::Full) => shared.queue_room.take(cost).await,
+            taken => taken,
         };
-        let Ok(bytes) = bytes else {
+        if room.is_err() {
             return Err(shared.closed_error());
-        };
-        let slot = match shared.queue_slots.try_acquire() {
-            Ok(permit) => Ok(permit),
-            Err(TryAcquireError::NoPermits) => shared.queue_slots.acquire().await,
-            Err(TryAcquireError::Closed) => return Err(shared.closed_error()),
-        };
-        let Ok(slot) = slot else {
-            return Err(shared.closed_error());
-        };
-        shared
-            .enqueue(message, bytes, slot)
-            .map_err(|_| shared.closed_error())
+        }
+        shared.enqueue(message).map_err(|_| shared.closed_error())
     }
 
     /// Queues a text message.
@@ -122,26 +112,13 @@ impl Sender {
         }
         let shared = &*self.shared;
         let cost = shared.queue_cost(message.message().len());
-        let bytes = match shared.queue_bytes.try_acquire_many(cost) {
-            Ok(permit) => permit,
-            Err(TryAcquireError::NoPermits) => {
-                return Err(TrySendError::Full(message.into_message()))
-            }
-            Err(TryAcquireError::Closed) => {
-                return Err(TrySendError::Closed(message.into_message()))
-            }
-        };
-        let slot = match shared.queue_slots.try_acquire() {
-            Ok(permit) => permit,
-            Err(TryAcquireError::NoPermits) => {
-                return Err(TrySendError::Full(message.into_message()))
-            }
-            Err(TryAcquireError::Closed) => {
-                return Err(TrySendError::Closed(message.into_message()))
-            }
-        };
+        match shared.queue_room.try_take(cost) {
+            Ok(()) => {}
+            Err(NoRoom::Full) => return Err(TrySendError::Full(message.into_message())),
+            Err(NoRoom::Closed) => return Err(TrySendError::Closed(message.into_message())),
+        }
         shared
-            .enqueue(message, bytes, slot)
+            .enqueue(message)
             .map_err(|message| TrySendError::Closed(message.into_message()))
     }
 
@@ -153,7 +130,7 @@ impl Sender {
     /// Payload bytes waiting in the outbound queue (each message counted up to the byte
     /// limit).
     pub fn queued_bytes(&self) -> usize {
-        self.shared.queue_bytes_limit - self.shared.queue_bytes.available_permits()
+        self.shared.queue_bytes_limit - self.shared.queue_room.available_bytes()
     }
 
     /// Sends a ping and resolves with the round-trip time when its pong arrives.

@@ -9,12 +9,13 @@ use std::task::{Wake, Waker};
 use std::time::Duration;
 
 use http::request::Parts;
-use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::sync::{oneshot, watch};
 
 use crate::connection::close::{truncate_reason, CloseCode, CloseError, CloseStatus};
 use crate::connection::conn::ConnId;
 use crate::connection::error::ConnError;
 use crate::connection::prepared::Outgoing;
+use crate::connection::queue_budget::QueueBudget;
 use crate::connection::settings::{Settings, SlowConsumer};
 use crate::connection::wake::DriverWake;
 use crate::metrics::ConnMetrics;
@@ -27,8 +28,8 @@ use crate::metrics::ConnMetrics;
 /// only when something is queued.
 #[derive(Default)]
 pub(crate) struct Outbox {
-    /// Messages to send, oldest first; each holds one `queue_slots` permit and its
-    /// `queue_cost` of `queue_bytes` permits.
+    /// Messages to send, oldest first; each holds one place of `queue_room` and its
+    /// `queue_cost` in bytes.
     pub(crate) messages: VecDeque<Outgoing>,
     /// Pings asked for by [`Sender::ping`](crate::Sender::ping), not yet sent.
     pub(crate) pings: Vec<oneshot::Sender<Duration>>,
@@ -67,11 +68,10 @@ pub(crate) struct Shared {
     pub(crate) handshake_completed: AtomicBool,
     /// The close the application asked for; taken by the driver.
     pub(crate) close_request: Mutex<Option<CloseRequest>>,
-    /// Bytes that may still be queued; a queued message holds `queue_cost(len)` permits
-    /// until the driver has written it.
-    pub(crate) queue_bytes: Semaphore,
-    /// Messages that may still be queued (`send_queue`); a queued message holds one.
-    pub(crate) queue_slots: Semaphore,
+    /// Messages (`send_queue`) and bytes (`send_queue_bytes`) that may still be queued; a
+    /// queued message holds one place and `queue_cost(len)` bytes until the driver has
+    /// written it.
+    pub(crate) queue_room: QueueBudget,
     pub(crate) outbox: Mutex<Outbox>,
     /// Set when something was added to `outbox`: the driver looks at it (and locks it) only
     /// then.
@@ -123,9 +123,11 @@ impl Shared {
             aborted: AtomicBool::new(false),
             handshake_completed: AtomicBool::new(false),
             close_request: Mutex::new(None),
-            queue_bytes: Semaphore::new(queue_limit(settings.send_queue_bytes)),
+            queue_room: QueueBudget::new(
+                queue_limit(settings.send_queue) as u32,
+                queue_limit(settings.send_queue_bytes) as u32,
+            ),
             queue_bytes_limit: queue_limit(settings.send_queue_bytes),
-            queue_slots: Semaphore::new(settings.send_queue.clamp(1, Semaphore::MAX_PERMITS)),
             outbox: Mutex::new(Outbox::default()),
             queued: AtomicBool::new(false),
             inbox: Mutex::new(Inbox::default()),
@@ -200,23 +202,19 @@ impl Shared {
         self.wake.wake();
     }
 
-    /// Queues a message that holds its queue permits; hands it back when the driver has
-    /// ended.
-    pub(crate) fn enqueue(
-        &self,
-        message: Outgoing,
-        bytes: tokio::sync::SemaphorePermit<'_>,
-        slot: tokio::sync::SemaphorePermit<'_>,
-    ) -> Result<(), Outgoing> {
+    /// Queues a message that took its room in `queue_room` (the driver gives it back once
+    /// the message is written); hands the message back, with its room given back, when
+    /// the driver has ended.
+    pub(crate) fn enqueue(&self, message: Outgoing) -> Result<(), Outgoing> {
         let mut outbox = lock(&self.outbox);
         if outbox.ended {
+            drop(outbox);
+            self.queue_room
+                .give_back(1, self.queue_cost(message.message().len()));
             return Err(message);
         }
         outbox.messages.push_back(message);
         drop(outbox);
-        // The driver gives the permits back once the message is written.
-        bytes.forget();
-        slot.forget();
         self.wake_for_outbox();
         Ok(())
     }
@@ -309,7 +307,7 @@ pub(crate) struct CloseRequest {
     pub(crate) flush: bool,
 }
 
-/// The byte budget of a queue, capped so a permit count always fits the semaphore's `u32`.
+/// A queue's limit, capped so that it fits the budget's `u32` counts.
 fn queue_limit(bytes: usize) -> usize {
     bytes.clamp(1, u32::MAX as usize)
 }

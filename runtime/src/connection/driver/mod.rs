@@ -169,8 +169,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         let _ = self.closed.send(Some(status.clone()));
         // Nothing more will be written: wake senders waiting for queue room so they fail
         // instead of waiting forever, and fail pings not sent yet.
-        self.shared.queue_bytes.close();
-        self.shared.queue_slots.close();
+        self.shared.queue_room.close();
         let unsent = {
             let mut outbox = lock(&self.shared.outbox);
             outbox.ended = true;

@@ -196,8 +196,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             return;
         }
         let cost = self.shared.queue_cost(message.message().len());
-        self.shared.queue_bytes.add_permits(cost as usize);
-        self.shared.queue_slots.add_permits(1);
+        self.shared.queue_room.give_back(1, cost);
     }
 }
 
